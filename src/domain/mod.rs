@@ -1,0 +1,31 @@
+//! The vocabulary of ferry as pure types and functions: names, key paths, values, desired-state
+//! documents, revisions, change sets, locks and audit entries.
+//!
+//! Nothing here performs I/O or knows about tokio, SQL or a chat platform; every other layer
+//! moves these types around. A tidy test (`tests/tidy.rs`) keeps it that way.
+
+mod actor;
+mod audit;
+mod change;
+mod document;
+mod duration;
+mod lock;
+mod name;
+mod revision;
+mod target;
+mod value;
+
+pub use actor::{Actor, Origin};
+pub use audit::{AuditEntry, AuditFilter, NewAuditEntry, Outcome};
+pub use change::{Change, diff};
+pub use document::{Document, DocumentError, ServiceSpec};
+pub use duration::{DurationError, parse_duration, render_duration};
+pub use lock::Lock;
+pub use name::{KeyPath, Name, NameError};
+pub use revision::{NewRevision, Revision, RevisionMeta};
+pub use target::{Target, TargetError};
+pub use value::{MAX_VALUE_BYTES, Value, ValueError};
+
+/// Milliseconds since the Unix epoch. The domain takes time as a number handed in by a clock,
+/// so that every rule about time can be tested with a fixed one.
+pub type Millis = i64;

@@ -1,0 +1,135 @@
+//! The versioned environment-config store: revisions, locks and the audit trail.
+//!
+//! `Store` is the seam; `open` picks a backend from the URL scheme: SQLite (`sqlite://…`, the
+//! embedded default) or PostgreSQL (`postgres://…`, for several ferry processes or replicas
+//! sharing one store). Both run the same SQL through sqlx's `Any` driver (`sql.rs`); each backend
+//! module owns only its connection settings and migrations. The store knows nothing of chat
+//! platforms or deployers.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use crate::domain::{
+    AuditEntry, AuditFilter, Lock, Millis, Name, NewAuditEntry, NewRevision, Revision,
+    RevisionMeta,
+};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A failure of the store itself (not of the caller's request).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or refused the operation.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// A row could not be read back into ferry's types.
+    #[error("the store holds data ferry cannot read: {0}")]
+    Corrupt(String),
+    /// The URL names no backend ferry has.
+    #[error("`{0}` is not a store URL: use sqlite://PATH or postgres://USER@HOST/DB")]
+    BadUrl(String),
+}
+
+/// Why an append did not happen.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AppendError {
+    /// Another writer moved the head first; reload and try again on `head`.
+    #[error("revision {attempted} lost a race: the head is now {head:?}")]
+    Conflict { attempted: u64, head: Option<u64> },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The result of trying to take a lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockAttempt {
+    /// The caller now holds this lock (new, renewed, or replacing an expired one).
+    Acquired(Lock),
+    /// Someone else holds an active lock.
+    HeldBy(Lock),
+}
+
+/// Everything ferry persists. Implementations must be safe to share between tasks and between
+/// processes using the same database.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// The newest revision of `env`, with its document; `None` before the first write.
+    async fn head(&self, env: &Name) -> Result<Option<Revision>, StoreError>;
+
+    /// One revision of `env` by number.
+    async fn revision(&self, env: &Name, number: u64) -> Result<Option<Revision>, StoreError>;
+
+    /// Writes `revision` as number `parent + 1` if and only if `parent` is still the head
+    /// (compare-and-set). Atomic: on any error nothing is written.
+    async fn append(&self, revision: NewRevision) -> Result<Revision, AppendError>;
+
+    /// Revisions of `env`, newest first, at most `limit`; with `service`, only those whose
+    /// change set touched that service.
+    async fn history(
+        &self,
+        env: &Name,
+        service: Option<&Name>,
+        limit: u32,
+    ) -> Result<Vec<RevisionMeta>, StoreError>;
+
+    /// The lock on `env`, active or lapsed, if any is recorded.
+    async fn lock(&self, env: &Name) -> Result<Option<Lock>, StoreError>;
+
+    /// Takes `lock` unless another holder's lock is active at `now`. The holder may renew its
+    /// own lock; a lapsed lock of anyone is replaced.
+    async fn acquire_lock(&self, lock: Lock, now: Millis) -> Result<LockAttempt, StoreError>;
+
+    /// Removes the lock on `env`, returning what was removed.
+    async fn release_lock(&self, env: &Name) -> Result<Option<Lock>, StoreError>;
+
+    /// Removes and returns the locks held by `identity` (`shell:alice`) that lapsed before
+    /// `now`, so that the holder can be told.
+    async fn take_lapsed_locks(&self, identity: &str, now: Millis)
+    -> Result<Vec<Lock>, StoreError>;
+
+    /// Records one attempted command.
+    async fn record_audit(&self, entry: NewAuditEntry) -> Result<i64, StoreError>;
+
+    /// Audit entries matching `filter`, newest first.
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// Opens (creating and migrating if needed) the store at `url`. Relative SQLite paths resolve
+/// against `base_dir`, the folder of the config file.
+pub async fn open(url: &str, base_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    if let Some(path) = sqlite::path_of(url) {
+        Ok(Arc::new(sqlite::open(&base_dir.join(path)).await?))
+    } else if postgres::is_postgres(url) {
+        Ok(Arc::new(postgres::open(url).await?))
+    } else {
+        Err(StoreError::BadUrl(redact_url(url)))
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`: store URLs may carry a
+/// password, which must never reach a reply or a log.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://ferry.db"), "sqlite://ferry.db");
+    }
+}
