@@ -5,7 +5,24 @@
 //! Layout (each module's first lines say what it owns and what it must not know):
 //! - `domain`: names, key paths, values, documents, revisions, diffs, locks, audit entries.
 //!   Pure: no I/O.
+//! - `command`: one file per command; parse (pure), check policy, execute against a `Context`,
+//!   return a `Reply`. Knows no chat platform.
+//! - `policy`: roles, permissions and who holds them.
 //! - `store`: the `Store` trait and its SQLite and PostgreSQL backends.
+//! - `deploy`: deployers (deployment adapters) and their config.
+//! - `chat`: transports (the shell) and rendering a `Reply` for each.
+//! - `config`: loading and validating `ferry.toml` and seed files.
+//! - `app`: config + store + clock wired together; what every transport calls.
+//! - `check`: `ferry check-config`.
+//! - `clock`: time as a dependency.
 
+pub mod app;
+pub mod chat;
+pub mod check;
+pub mod clock;
+pub mod command;
+pub mod config;
+pub mod deploy;
 pub mod domain;
+pub mod policy;
 pub mod store;

@@ -1,1 +1,153 @@
-fn main() {}
+//! The `ferry` command line: `shell`, `run`, `check-config`.
+
+use clap::{Parser, Subcommand};
+use ferry::app::{App, StartError};
+use ferry::chat::{addressing::shell_command, shell::run_shell, text::render};
+use ferry::config::Config;
+use ferry::domain::{Actor, Origin, Outcome};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// ferry: a ChatOps deploy bot.
+#[derive(Parser)]
+#[command(name = "ferry", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Type commands locally, one per line (piped input works too).
+    Shell {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Who you are: identity `shell:<NAME>` (default: $USER).
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Run one command and exit: 0 on success, 1 if it failed or was refused, 2 on usage or
+    /// configuration errors.
+    Run {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        user: Option<String>,
+        /// The command, e.g. "env staging.ms-users.version 3.5.7".
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Validate the configuration and its seed files, and summarise them.
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Usage or configuration error.
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ferry: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Cmd::Shell { config, user } => shell(config, user).await,
+            Cmd::Run {
+                config,
+                user,
+                command,
+            } => run(config, user, command.join(" ")).await,
+            Cmd::CheckConfig { config } => ferry::check::check_config(config.as_deref()).await,
+        }
+    })
+}
+
+async fn start(config: Option<PathBuf>) -> Result<App, ExitCode> {
+    let config = Config::discover(config.as_deref()).map_err(|e| {
+        eprintln!("ferry: {e}");
+        ExitCode::from(EXIT_USAGE)
+    })?;
+    App::start(config).await.map_err(|e| {
+        eprintln!("ferry: {e}");
+        match e {
+            StartError::Config(_) | StartError::Store(ferry::store::StoreError::BadUrl(_)) => {
+                ExitCode::from(EXIT_USAGE)
+            }
+            StartError::Store(_) => ExitCode::FAILURE,
+        }
+    })
+}
+
+fn shell_actor(user: Option<String>) -> Result<Actor, ExitCode> {
+    let name = user
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "you".to_string());
+    let valid = name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !valid {
+        eprintln!(
+            "ferry: `--user {name}` is not a user name: use letters, digits, `.`, `_` and `-` (at most 64)"
+        );
+        return Err(ExitCode::from(EXIT_USAGE));
+    }
+    Ok(Actor::new("shell", &name, &name))
+}
+
+async fn shell(config: Option<PathBuf>, user: Option<String>) -> ExitCode {
+    let actor = match shell_actor(user) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let app = match start(config).await {
+        Ok(app) => app,
+        Err(code) => return code,
+    };
+    let prompt = std::io::stdin().is_terminal();
+    let input = tokio::io::BufReader::new(tokio::io::stdin());
+    match run_shell(&app, &actor, input, tokio::io::stdout(), prompt).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferry: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Option<PathBuf>, user: Option<String>, text: String) -> ExitCode {
+    let actor = match shell_actor(user) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let app = match start(config).await {
+        Ok(app) => app,
+        Err(code) => return code,
+    };
+    let command = shell_command(&text, &app.config.bot.name, &app.config.bot.prefixes);
+    let reply = app.handle(&actor, &Origin::shell(), command).await;
+    print!("{}", render(&reply));
+    match reply.outcome {
+        Outcome::Ok => ExitCode::SUCCESS,
+        Outcome::Refused | Outcome::Failed => ExitCode::FAILURE,
+    }
+}

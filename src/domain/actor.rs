@@ -16,7 +16,11 @@ pub struct Actor {
 
 impl Actor {
     pub fn new(platform: &str, id: &str, display: &str) -> Actor {
-        Actor { platform: platform.into(), id: id.into(), display: display.into() }
+        Actor {
+            platform: platform.into(),
+            id: id.into(),
+            display: display.into(),
+        }
     }
 
     /// The actor for writes ferry makes on its own, such as seeding an environment.
@@ -45,6 +49,9 @@ pub struct Origin {
 
 impl Origin {
     pub fn shell() -> Origin {
-        Origin { platform: "shell".into(), channel: None }
+        Origin {
+            platform: "shell".into(),
+            channel: None,
+        }
     }
 }

@@ -17,7 +17,13 @@ impl Change {
     /// `ms-users.version 3.5.6 → 3.5.7`, with `(none)` for an absent side.
     pub fn summary(&self) -> String {
         let side = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".to_string());
-        format!("{}.{} {} → {}", self.service, self.key, side(&self.old), side(&self.new))
+        format!(
+            "{}.{} {} → {}",
+            self.service,
+            self.key,
+            side(&self.old),
+            side(&self.new)
+        )
     }
 }
 
@@ -59,19 +65,35 @@ mod tests {
         let mut d = Document::default();
         for (s, k, v) in entries {
             let key = KeyPath::parse(k).unwrap();
-            d.set(&Name::parse(s).unwrap(), &key, Value::parse(&key, v).unwrap());
+            d.set(
+                &Name::parse(s).unwrap(),
+                &key,
+                Value::parse(&key, v).unwrap(),
+            );
         }
         d
     }
 
     #[test]
     fn reports_changed_added_and_removed_keys_in_order() {
-        let a = doc(&[("a", "version", "1"), ("b", "image", "x"), ("b", "version", "2")]);
-        let b = doc(&[("a", "version", "2"), ("b", "version", "2"), ("c", "version", "9")]);
+        let a = doc(&[
+            ("a", "version", "1"),
+            ("b", "image", "x"),
+            ("b", "version", "2"),
+        ]);
+        let b = doc(&[
+            ("a", "version", "2"),
+            ("b", "version", "2"),
+            ("c", "version", "9"),
+        ]);
         let summaries: Vec<String> = diff(&a, &b).iter().map(Change::summary).collect();
         assert_eq!(
             summaries,
-            ["a.version 1 → 2", "b.image x → (none)", "c.version (none) → 9"]
+            [
+                "a.version 1 → 2",
+                "b.image x → (none)",
+                "c.version (none) → 9"
+            ]
         );
     }
 

@@ -87,7 +87,11 @@ fn flatten_into(
     table: &toml::Table,
 ) -> Result<(), DocumentError> {
     for (key, value) in table {
-        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
         let text = match value {
             toml::Value::Table(inner) => {
                 flatten_into(doc, service, &path, inner)?;
@@ -126,8 +130,14 @@ mod tests {
         let doc = Document::from_toml(&table).unwrap();
         let users = Name::parse("ms-users").unwrap();
         assert_eq!(doc.get(&users, &KeyPath::version()), Some("3.5.6"));
-        assert_eq!(doc.get(&users, &KeyPath::parse("replicas").unwrap()), Some("3"));
-        assert_eq!(doc.get(&users, &KeyPath::parse("config.LOG_LEVEL").unwrap()), Some("debug"));
+        assert_eq!(
+            doc.get(&users, &KeyPath::parse("replicas").unwrap()),
+            Some("3")
+        );
+        assert_eq!(
+            doc.get(&users, &KeyPath::parse("config.LOG_LEVEL").unwrap()),
+            Some("debug")
+        );
     }
 
     #[test]

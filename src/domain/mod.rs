@@ -12,6 +12,7 @@ mod duration;
 mod lock;
 mod name;
 mod revision;
+mod suggest;
 mod target;
 mod value;
 
@@ -23,6 +24,7 @@ pub use duration::{DurationError, parse_duration, render_duration};
 pub use lock::Lock;
 pub use name::{KeyPath, Name, NameError};
 pub use revision::{NewRevision, Revision, RevisionMeta};
+pub use suggest::nearest;
 pub use target::{Target, TargetError};
 pub use value::{MAX_VALUE_BYTES, Value, ValueError};
 

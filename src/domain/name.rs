@@ -14,14 +14,20 @@ const MAX_KEY_DEPTH: usize = 4;
 pub enum NameError {
     #[error("the name is empty")]
     Empty,
-    #[error("`{0}` is not a valid name: use lower-case letters, digits and `-`, starting with a letter or digit, at most 63 characters")]
+    #[error(
+        "`{0}` is not a valid name: use lower-case letters, digits and `-`, starting with a letter or digit, at most 63 characters"
+    )]
     Invalid(String),
-    #[error("`{0}` is not a valid key: use letters, digits, `_` and `-` in up to 4 dot-separated parts, each at most 63 characters")]
+    #[error(
+        "`{0}` is not a valid key: use letters, digits, `_` and `-` in up to 4 dot-separated parts, each at most 63 characters"
+    )]
     InvalidKey(String),
 }
 
 /// The name of an environment or a service.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Name(String);
 
@@ -68,7 +74,9 @@ impl fmt::Display for Name {
 }
 
 /// A key inside a service's spec: `version`, `image`, or a nested `config.LOG_LEVEL`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct KeyPath(String);
 
@@ -88,7 +96,8 @@ impl KeyPath {
             !p.is_empty()
                 && p.len() <= MAX_NAME
                 && !p.starts_with('-')
-                && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         };
         if parts.len() <= MAX_KEY_DEPTH && parts.iter().all(part_ok) {
             Ok(KeyPath(text.to_string()))
@@ -141,7 +150,16 @@ mod tests {
         for ok in ["staging", "ms-users", "a", "0day", &"a".repeat(63)] {
             assert!(Name::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Staging", "-x", "a_b", "a.b", "staging!!", &"a".repeat(64), "é"] {
+        for bad in [
+            "",
+            "Staging",
+            "-x",
+            "a_b",
+            "a.b",
+            "staging!!",
+            &"a".repeat(64),
+            "é",
+        ] {
             assert!(Name::parse(bad).is_err(), "{bad}");
         }
     }

@@ -69,9 +69,18 @@ mod tests {
 
     #[test]
     fn names_the_part_that_is_wrong() {
-        assert!(matches!(Target::parse("Staging!!.ms-users"), Err(TargetError::Env(_))));
-        assert!(matches!(Target::parse("staging.MS"), Err(TargetError::Service(_))));
-        assert!(matches!(Target::parse("staging.ms."), Err(TargetError::Key(_))));
+        assert!(matches!(
+            Target::parse("Staging!!.ms-users"),
+            Err(TargetError::Env(_))
+        ));
+        assert!(matches!(
+            Target::parse("staging.MS"),
+            Err(TargetError::Service(_))
+        ));
+        assert!(matches!(
+            Target::parse("staging.ms."),
+            Err(TargetError::Key(_))
+        ));
         assert!(matches!(Target::parse(""), Err(TargetError::Env(_))));
     }
 

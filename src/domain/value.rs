@@ -17,7 +17,9 @@ pub enum ValueError {
     TooLong(usize),
     #[error("the value contains a control character ({0})")]
     ControlCharacter(String),
-    #[error("`{0}` is not a valid version: use letters, digits, `.`, `_`, `+` and `-`, starting with a letter or digit, at most 128 characters")]
+    #[error(
+        "`{0}` is not a valid version: use letters, digits, `.`, `_`, `+` and `-`, starting with a letter or digit, at most 128 characters"
+    )]
     InvalidVersion(String),
 }
 

@@ -11,8 +11,7 @@ mod sql;
 mod sqlite;
 
 use crate::domain::{
-    AuditEntry, AuditFilter, Lock, Millis, Name, NewAuditEntry, NewRevision, Revision,
-    RevisionMeta,
+    AuditEntry, AuditFilter, Lock, Millis, Name, NewAuditEntry, NewRevision, Revision, RevisionMeta,
 };
 use std::path::Path;
 use std::sync::Arc;

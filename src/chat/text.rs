@@ -1,0 +1,75 @@
+//! Plain-text rendering of a `Reply`, for the shell and `ferry run`: headline, then detail;
+//! tables aligned in columns. Nothing is ever cut.
+
+use crate::command::{Block, Reply};
+
+/// The reply as lines of plain text.
+pub fn render(reply: &Reply) -> String {
+    let mut out = String::new();
+    out.push_str(&reply.headline);
+    out.push('\n');
+    for block in &reply.blocks {
+        match block {
+            Block::Text(line) => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            Block::Next { label, command } => {
+                out.push_str(&format!("{label}: {command}\n"));
+            }
+            Block::Table { header, rows } => render_table(&mut out, header, rows),
+        }
+    }
+    out
+}
+
+fn render_table(out: &mut String, header: &[String], rows: &[Vec<String>]) {
+    let columns = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate().take(columns) {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut line = |cells: &[String]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate().take(columns) {
+            if i + 1 == columns {
+                text.push_str(cell);
+            } else {
+                let pad = widths[i] - cell.chars().count();
+                text.push_str(cell);
+                text.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push_str("  ");
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(header);
+    for row in rows {
+        line(row);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_aligned_and_nothing_is_dropped() {
+        let reply = Reply::ok("2 environments")
+            .table(
+                &["env", "rev"],
+                vec![
+                    vec!["staging".into(), "staging@3".into()],
+                    vec!["production".into(), "production@1".into()],
+                ],
+            )
+            .next("Next", "converge staging");
+        assert_eq!(
+            render(&reply),
+            "2 environments\n  env         rev\n  staging     staging@3\n  production  production@1\nNext: converge staging\n"
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! What a command runs against: the config, the store, the clock and who is asking. Also the
+//! checks every command shares: the environment exists, the actor holds the permission, nobody
+//! else's lock is in the way, and the compare-and-set loop that writes a revision.
+
+use super::error::{CommandError, UserError};
+use crate::clock::Clock;
+use crate::config::{Config, EnvironmentConfig};
+use crate::domain::{
+    Actor, Change, Document, Lock, Millis, Name, NewRevision, Origin, Revision, diff, nearest,
+};
+use crate::policy::Permission;
+use crate::store::{AppendError, Store};
+use std::time::Duration;
+
+/// How many times a write retries after losing a race before giving up; each retry means
+/// another writer succeeded, so this only runs out under extreme contention.
+const MAX_WRITE_ATTEMPTS: u32 = 200;
+
+/// Everything a command may use.
+pub struct Context<'a> {
+    pub config: &'a Config,
+    pub store: &'a dyn Store,
+    pub clock: &'a dyn Clock,
+    pub actor: &'a Actor,
+    pub origin: &'a Origin,
+    /// The command as typed (after the bot's name), recorded with revisions.
+    pub text: &'a str,
+}
+
+/// The result of a write.
+pub enum Written {
+    /// The new revision.
+    Revision(Box<Revision>),
+    /// The edit changed nothing; no revision was made. Carries the head it was checked against.
+    Unchanged(Option<u64>),
+}
+
+impl Context<'_> {
+    pub fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
+    /// The configuration of `env`, or an error naming the nearest environment.
+    pub fn environment(&self, env: &Name) -> Result<&EnvironmentConfig, CommandError> {
+        self.config.environment(env).ok_or_else(|| {
+            let names: Vec<&str> = self.config.environments.keys().map(Name::as_str).collect();
+            let list = names.join(", ");
+            let error = match nearest(env.as_str(), names.iter().copied()) {
+                Some(best) => UserError::new(format!(
+                    "unknown environment `{env}`: did you mean `{best}`? (environments: {list})"
+                ))
+                .try_instead(replace_word(self.text, env.as_str(), best)),
+                None => UserError::new(format!(
+                    "unknown environment `{env}` (environments: {list})"
+                ))
+                .try_instead("envs"),
+            };
+            CommandError::Invalid(error)
+        })
+    }
+
+    /// Refuses unless the actor holds `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), CommandError> {
+        let identity = self.actor.identity();
+        self.config.policy.check(&identity, permission).map_err(|denied| {
+            let roles = if denied.roles.is_empty() { "none".to_string() } else { denied.roles.join(", ") };
+            CommandError::Refused(
+                UserError::new(format!(
+                    "{} is not allowed to do this: it needs the `{}` permission, which {identity}'s roles ({roles}) do not grant",
+                    self.actor, denied.missing
+                ))
+                .try_instead(format!("whoami (to see your permissions), or ask someone holding `{}`", denied.missing)),
+            )
+        })
+    }
+
+    /// Refuses when someone else holds an active lock on `env`.
+    pub async fn ensure_unlocked(&self, env: &Name) -> Result<(), CommandError> {
+        match self.store.lock(env).await? {
+            Some(lock) if lock.is_active(self.now()) && !lock.is_held_by(self.actor) => {
+                Err(CommandError::Refused(
+                    UserError::new(format!("{env} is {}", describe_lock(&lock)))
+                        .try_instead(format!("ask {} to `unlock {env}`", lock.holder)),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The head revision's number and document (`None` and empty before the first revision).
+    pub async fn head(&self, env: &Name) -> Result<(Option<u64>, Document), CommandError> {
+        Ok(match self.store.head(env).await? {
+            Some(rev) => (Some(rev.meta.number), rev.document),
+            None => (None, Document::default()),
+        })
+    }
+
+    /// Writes one revision of `env` made by `edit` on the head, compare-and-set: when another
+    /// writer wins the race, `edit` runs again on the new head, so no change is ever lost.
+    pub async fn write(
+        &self,
+        env: &Name,
+        reason: Option<String>,
+        edit: impl Fn(&Document) -> Result<Document, CommandError>,
+    ) -> Result<Written, CommandError> {
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            let (head, document) = self.head(env).await?;
+            let edited = edit(&document)?;
+            let changes: Vec<Change> = diff(&document, &edited);
+            if changes.is_empty() {
+                return Ok(Written::Unchanged(head));
+            }
+            let revision = NewRevision {
+                env: env.clone(),
+                parent: head,
+                author: self.actor.clone(),
+                at: self.now(),
+                reason: reason.clone(),
+                command: self.text.to_string(),
+                changes,
+                document: edited,
+            };
+            match self.store.append(revision).await {
+                Ok(revision) => return Ok(Written::Revision(Box::new(revision))),
+                Err(AppendError::Conflict { .. }) => {
+                    tracing::debug!(env = %env, attempt, "lost a write race; retrying on the new head");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(AppendError::Store(e)) => return Err(e.into()),
+            }
+        }
+        Err(CommandError::Invalid(
+            UserError::new(format!(
+                "{env} is changing too fast to write to ({MAX_WRITE_ATTEMPTS} attempts lost a race)"
+            ))
+            .try_instead("the same command again in a moment"),
+        ))
+    }
+}
+
+/// `locked by bob since 04:31 UTC until 06:31 UTC (database migration)`.
+pub fn describe_lock(lock: &Lock) -> String {
+    let until = match lock.expires {
+        Some(at) => format!(" until {}", super::render::time(at)),
+        None => String::new(),
+    };
+    let reason = lock
+        .reason
+        .as_ref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    format!(
+        "locked by {} since {}{until}{reason}",
+        lock.holder,
+        super::render::time(lock.since)
+    )
+}
+
+/// A short, jittered pause so that racing writers spread out.
+fn backoff(attempt: u32) -> Duration {
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() % 5_000)
+        .unwrap_or(0);
+    Duration::from_micros(u64::from(attempt.min(10)) * 2_000 + u64::from(jitter))
+}
+
+/// `text` with the first whole-word-ish occurrence of `from` replaced by `to`, for suggesting
+/// the corrected command.
+pub fn replace_word(text: &str, from: &str, to: &str) -> String {
+    text.replacen(from, to, 1)
+}

@@ -1,0 +1,124 @@
+//! Splitting a command line into words: whitespace-separated, `"double"` or `'single'` quotes
+//! for values with spaces, and `--` before a free-text reason. Control characters and oversize
+//! lines are rejected here, before any command sees them.
+
+use super::error::ParseError;
+use crate::domain::MAX_VALUE_BYTES;
+
+/// Longest command line accepted: a maximal value plus room for the rest.
+pub const MAX_LINE_BYTES: usize = MAX_VALUE_BYTES + 1024;
+
+/// One word; quoted words are never taken for options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    pub text: String,
+    pub quoted: bool,
+}
+
+/// The words of a line and the reason after a standalone `--`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub words: Vec<Word>,
+    pub reason: Option<String>,
+}
+
+/// Splits `text` into words.
+pub fn lex(text: &str) -> Result<Line, ParseError> {
+    if text.len() > MAX_LINE_BYTES {
+        return Err(ParseError::new(format!(
+            "the command is {} bytes long; the limit is {MAX_LINE_BYTES}",
+            text.len()
+        )));
+    }
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(ParseError::new(format!(
+            "the command contains a control character (U+{:04X}); type it again without it",
+            c as u32
+        )));
+    }
+    let mut words = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some(&(start, c)) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        if c == '"' || c == '\'' {
+            chars.next();
+            let mut word = String::new();
+            let mut closed = false;
+            for (_, d) in chars.by_ref() {
+                if d == c {
+                    closed = true;
+                    break;
+                }
+                word.push(d);
+            }
+            if !closed {
+                return Err(ParseError::new(format!("a quote ({c}) is not closed")));
+            }
+            words.push(Word {
+                text: word,
+                quoted: true,
+            });
+            continue;
+        }
+        let mut end = start;
+        while let Some(&(i, d)) = chars.peek() {
+            if d.is_whitespace() {
+                break;
+            }
+            end = i + d.len_utf8();
+            chars.next();
+        }
+        let word = &text[start..end];
+        if word == "--" {
+            let reason = text[end..].trim();
+            return Ok(Line {
+                words,
+                reason: (!reason.is_empty()).then(|| reason.to_string()),
+            });
+        }
+        words.push(Word {
+            text: word.to_string(),
+            quoted: false,
+        });
+    }
+    Ok(Line {
+        words,
+        reason: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(line: &Line) -> Vec<&str> {
+        line.words.iter().map(|w| w.text.as_str()).collect()
+    }
+
+    #[test]
+    fn splits_on_whitespace_and_keeps_quoted_values_whole() {
+        let line = lex(r#"env  staging.x.greeting "hello world" "#).unwrap();
+        assert_eq!(texts(&line), ["env", "staging.x.greeting", "hello world"]);
+        assert!(line.words[2].quoted);
+        assert_eq!(texts(&lex("a 'b c' d").unwrap()), ["a", "b c", "d"]);
+    }
+
+    #[test]
+    fn a_double_dash_starts_the_reason() {
+        let line = lex("env staging.x.version 1.2 -- hotfix for -- INC-42").unwrap();
+        assert_eq!(texts(&line), ["env", "staging.x.version", "1.2"]);
+        assert_eq!(line.reason.as_deref(), Some("hotfix for -- INC-42"));
+        assert_eq!(lex("envs --").unwrap().reason, None);
+    }
+
+    #[test]
+    fn rejects_control_characters_unclosed_quotes_and_huge_lines() {
+        assert!(lex("env a\u{1b}[31m").is_err());
+        assert!(lex("env a\tb").is_err());
+        assert!(lex("env \"abc").is_err());
+        assert!(lex(&"x".repeat(MAX_LINE_BYTES + 1)).is_err());
+    }
+}
