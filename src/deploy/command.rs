@@ -1,7 +1,15 @@
 //! The `command` deployer: runs a configured program with argv templates and `FERRY_*`
-//! environment variables. Values are passed as arguments, never through a shell.
+//! environment variables, in the config file's folder. Values are passed as arguments and
+//! environment variables, never through a shell. With `hosts`, it runs once per host in
+//! rolling batches; the first batch is the canary, and a failing batch stops the rest.
 
+use super::process::{Invocation, run, tail};
+use super::{DeployError, DeployRequest, Deployer, Live, Template};
 use crate::config::HumanDuration;
+use crate::domain::Name;
+use futures_util::future::join_all;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// `[deployers.<name>] kind = "command"`.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -15,11 +23,11 @@ pub struct CommandConfig {
     /// How long one run may take before its whole process group is killed.
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
-    /// Exit 0 = healthy.
+    /// Exit 0 = healthy; retried until the environment's `verify_timeout`.
     pub verify_program: Option<String>,
     #[serde(default)]
     pub verify_args: Vec<String>,
-    /// Prints the live version.
+    /// Prints the live version (empty output: not running).
     pub observe_program: Option<String>,
     #[serde(default)]
     pub observe_args: Vec<String>,
@@ -37,4 +45,260 @@ fn default_timeout() -> HumanDuration {
 
 fn one() -> usize {
     1
+}
+
+/// A program and its argument templates.
+#[derive(Debug, Clone)]
+struct Program {
+    path: PathBuf,
+    args: Vec<Template>,
+}
+
+impl Program {
+    fn new(program: &str, args: &[String], base_dir: &Path) -> Result<Program, String> {
+        let path = base_dir.join(program);
+        let args = args
+            .iter()
+            .map(|a| Template::parse(a).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        Ok(Program { path, args })
+    }
+}
+
+/// The running `command` deployer.
+#[derive(Debug, Clone)]
+pub struct CommandDeployer {
+    deploy: Program,
+    verify: Option<Program>,
+    observe: Option<Program>,
+    timeout: Duration,
+    hosts: Vec<String>,
+    batch_size: usize,
+    cwd: PathBuf,
+}
+
+/// Pause between health checks while verifying.
+const VERIFY_INTERVAL: Duration = Duration::from_millis(500);
+
+impl CommandDeployer {
+    pub fn new(config: &CommandConfig, base_dir: &Path) -> Result<CommandDeployer, String> {
+        if config.batch_size == 0 {
+            return Err("batch_size must be at least 1".into());
+        }
+        let optional = |program: &Option<String>, args: &[String]| {
+            program
+                .as_deref()
+                .map(|p| Program::new(p, args, base_dir))
+                .transpose()
+        };
+        Ok(CommandDeployer {
+            deploy: Program::new(&config.program, &config.args, base_dir)?,
+            verify: optional(&config.verify_program, &config.verify_args)?,
+            observe: optional(&config.observe_program, &config.observe_args)?,
+            timeout: config.timeout.0,
+            hosts: config.hosts.clone(),
+            batch_size: config.batch_size,
+            cwd: base_dir.to_path_buf(),
+        })
+    }
+
+    fn invocation(
+        &self,
+        program: &Program,
+        request: &DeployRequest,
+        host: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Invocation, DeployError> {
+        let args = program
+            .args
+            .iter()
+            .map(|t| {
+                t.expand(request, host)
+                    .map_err(|e| DeployError::new(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut env = vec![
+            ("FERRY_ENV".to_string(), request.env.to_string()),
+            ("FERRY_SERVICE".to_string(), request.service.to_string()),
+            (
+                "FERRY_VERSION".to_string(),
+                request.version().unwrap_or_default().to_string(),
+            ),
+            ("FERRY_REVISION".to_string(), request.revision.to_string()),
+            ("FERRY_DEPLOY".to_string(), request.deploy_id.to_string()),
+            ("FERRY_ACTOR".to_string(), request.actor.identity()),
+        ];
+        if let Some(host) = host {
+            env.push(("FERRY_HOST".to_string(), host.to_string()));
+        }
+        for (key, value) in &request.spec {
+            env.push((format!("FERRY_KEY_{}", key.env_var_suffix()), value.clone()));
+        }
+        Ok(Invocation {
+            program: program.path.clone(),
+            args,
+            env,
+            cwd: self.cwd.clone(),
+            timeout,
+        })
+    }
+
+    /// The hosts to run on: `[None]` without fan-out.
+    fn targets(&self) -> Vec<Option<&str>> {
+        if self.hosts.is_empty() {
+            vec![None]
+        } else {
+            self.hosts.iter().map(|h| Some(h.as_str())).collect()
+        }
+    }
+
+    async fn apply_on(
+        &self,
+        request: &DeployRequest,
+        host: Option<&str>,
+    ) -> Result<String, DeployError> {
+        let inv = self.invocation(&self.deploy, request, host, self.timeout)?;
+        let out = run(&inv).await.map_err(|e| on_host(e, host))?;
+        if out.success() {
+            Ok(tail(&out.combined))
+        } else {
+            let how = match out.code {
+                Some(code) => format!("exited with status {code}"),
+                None => "was killed by a signal".to_string(),
+            };
+            Err(on_host(
+                DeployError {
+                    message: format!("the deploy program {how}"),
+                    output: tail(&out.combined),
+                },
+                host,
+            ))
+        }
+    }
+
+    async fn verify_on(
+        &self,
+        program: &Program,
+        request: &DeployRequest,
+        host: Option<&str>,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), DeployError> {
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let inv =
+                self.invocation(program, request, host, left.max(Duration::from_millis(100)))?;
+            let last = match run(&inv).await {
+                Ok(out) if out.success() => return Ok(()),
+                Ok(out) => DeployError {
+                    message: format!(
+                        "the health check exited with status {}",
+                        out.code.map_or("(signal)".to_string(), |c| c.to_string())
+                    ),
+                    output: tail(&out.combined),
+                },
+                Err(e) => e,
+            };
+            if tokio::time::Instant::now() + VERIFY_INTERVAL >= deadline {
+                return Err(on_host(
+                    DeployError {
+                        message: format!("not healthy in time: {}", last.message),
+                        output: last.output,
+                    },
+                    host,
+                ));
+            }
+            tokio::time::sleep(VERIFY_INTERVAL).await;
+        }
+    }
+}
+
+fn on_host(mut e: DeployError, host: Option<&str>) -> DeployError {
+    if let Some(host) = host {
+        e.message = format!("on {host}: {}", e.message);
+    }
+    e
+}
+
+#[async_trait::async_trait]
+impl Deployer for CommandDeployer {
+    async fn apply(&self, request: &DeployRequest) -> Result<String, DeployError> {
+        let targets = self.targets();
+        let mut outputs = Vec::new();
+        for (i, batch) in targets.chunks(self.batch_size).enumerate() {
+            let results = join_all(batch.iter().map(|host| self.apply_on(request, *host))).await;
+            let mut failed = None;
+            for result in results {
+                match result {
+                    Ok(out) => outputs.push(out),
+                    Err(e) => failed = failed.or(Some(e)),
+                }
+            }
+            if let Some(mut e) = failed {
+                let done = (i + 1) * self.batch_size;
+                let left = targets.len().saturating_sub(done);
+                if left > 0 {
+                    let which = if i == 0 {
+                        "the canary batch"
+                    } else {
+                        "a batch"
+                    };
+                    e.message = format!(
+                        "{} ({which} failed; {left} remaining host{} not deployed)",
+                        e.message,
+                        if left == 1 { "" } else { "s" }
+                    );
+                }
+                return Err(e);
+            }
+        }
+        Ok(outputs.join("\n"))
+    }
+
+    async fn verify(&self, request: &DeployRequest, timeout: Duration) -> Result<(), DeployError> {
+        let Some(program) = &self.verify else {
+            return Ok(());
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        for host in self.targets() {
+            self.verify_on(program, request, host, deadline).await?;
+        }
+        Ok(())
+    }
+
+    async fn observe(&self, env: &Name, service: &Name) -> Result<Live, DeployError> {
+        let Some(program) = &self.observe else {
+            return Ok(Live::Unknown);
+        };
+        let request = DeployRequest {
+            env: env.clone(),
+            service: service.clone(),
+            spec: Default::default(),
+            revision: 0,
+            deploy_id: 0,
+            actor: crate::domain::Actor::ferry(),
+        };
+        let host = self.targets()[0];
+        let inv = self.invocation(program, &request, host, Duration::from_secs(30))?;
+        let out = run(&inv).await?;
+        if !out.success() {
+            return Err(DeployError {
+                message: "the observe program failed".into(),
+                output: tail(&out.combined),
+            });
+        }
+        Ok(
+            match out
+                .stdout
+                .lines()
+                .next()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+            {
+                Some(version) => Live::Running {
+                    version: version.to_string(),
+                },
+                None => Live::NotRunning,
+            },
+        )
+    }
 }

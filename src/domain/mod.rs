@@ -7,10 +7,12 @@
 mod actor;
 mod audit;
 mod change;
+mod deploy;
 mod document;
 mod duration;
 mod lock;
 mod name;
+mod plan;
 mod revision;
 mod suggest;
 mod target;
@@ -19,10 +21,14 @@ mod value;
 pub use actor::{Actor, Origin};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry, Outcome};
 pub use change::{Change, diff};
+pub use deploy::{
+    AppliedService, Deploy, DeployKind, DeployStatus, NewDeploy, Pin, Step, StepStatus,
+};
 pub use document::{Document, DocumentError, ServiceSpec};
 pub use duration::{DurationError, parse_duration, render_duration};
 pub use lock::Lock;
 pub use name::{KeyPath, Name, NameError};
+pub use plan::{Plan, PlanStep, matches, plan, waves};
 pub use revision::{NewRevision, Revision, RevisionMeta};
 pub use suggest::nearest;
 pub use target::{Target, TargetError};

@@ -112,11 +112,14 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let Some((userinfo, host)) = rest.split_once('@') else {
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    // The last `@` ends the user info, even if a password (wrongly) contains an unencoded `@`.
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
         return url.to_string();
     };
     match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
         None => url.to_string(),
     }
 }
@@ -130,5 +133,9 @@ mod tests {
         assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite://ferry.db"), "sqlite://ferry.db");
+        assert_eq!(
+            redact_url("postgres://u:p@ss@h/db?x=a@b"),
+            "postgres://u:***@h/db?x=a@b"
+        );
     }
 }

@@ -17,7 +17,6 @@ use sqlx::any::{Any, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr, Transaction};
 use std::collections::BTreeSet;
-use std::sync::Once;
 
 /// The columns of `revisions` that make a `RevisionMeta`, in the order `meta_from_row` reads
 /// them by name. A macro so that `concat!` can build `'static` queries from it.
@@ -45,12 +44,11 @@ macro_rules! audit_columns {
 /// read back (released between the two statements). Each round is a fresh transaction.
 const LOCK_ATTEMPTS: usize = 5;
 
-/// Registers the SQLite and PostgreSQL drivers with `Any`, which otherwise knows none and fails
-/// every connection with "no driver found". Idempotent, so each backend calls it before
-/// connecting.
+/// Registers the SQLite and PostgreSQL drivers with `Any`, which otherwise knows none and panics
+/// on the first connection ("No drivers installed"). sqlx guards it with its own `Once`, so each
+/// backend simply calls it before connecting.
 pub(super) fn install_drivers() {
-    static DRIVERS: Once = Once::new();
-    DRIVERS.call_once(sqlx::any::install_default_drivers);
+    sqlx::any::install_default_drivers();
 }
 
 /// A migrator over one backend's embedded scripts, given as `(version, description, sql)`.
@@ -377,13 +375,18 @@ impl Store for SqlStore {
         identity: &str,
         now: Millis,
     ) -> Result<Vec<Lock>, StoreError> {
-        // Compared as the whole identity, so an id that itself contains `:` still matches.
+        // `platform:id`, split at the first `:` (platforms never contain one, ids may), and
+        // compared column by column so that locks_by_holder serves it.
+        let Some((platform, id)) = identity.split_once(':') else {
+            return Ok(Vec::new());
+        };
         let rows = sqlx::query(concat!(
-            "DELETE FROM locks WHERE holder_platform || ':' || holder_id = $1 \
-             AND expires IS NOT NULL AND expires <= $2 RETURNING ",
+            "DELETE FROM locks WHERE holder_platform = $1 AND holder_id = $2 \
+             AND expires IS NOT NULL AND expires <= $3 RETURNING ",
             lock_columns!()
         ))
-        .bind(identity)
+        .bind(platform)
+        .bind(id)
         .bind(now)
         .fetch_all(&self.pool)
         .await

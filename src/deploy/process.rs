@@ -1,0 +1,192 @@
+//! Running a deployer's program: no shell, its own process group (so a timeout kills
+//! everything it started), stdin closed, stdout and stderr captured together with only the
+//! tail kept for replies.
+
+use super::DeployError;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+/// Output kept per run: enough for a useful tail, bounded for memory.
+const KEEP_BYTES: usize = 64 * 1024;
+/// Lines shown from the tail in replies.
+const TAIL_LINES: usize = 12;
+
+/// How a program ended.
+#[derive(Debug, Clone)]
+pub struct ProcessOutput {
+    /// `Some(0)` is success; `None` when killed by a signal.
+    pub code: Option<i32>,
+    /// stdout and stderr interleaved as they arrived (the last 64 KiB).
+    pub combined: String,
+    /// stdout alone (the last 64 KiB), for observers.
+    pub stdout: String,
+}
+
+impl ProcessOutput {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub timeout: Duration,
+}
+
+/// Runs `inv` to completion or until its timeout, when its whole process group is killed.
+pub async fn run(inv: &Invocation) -> Result<ProcessOutput, DeployError> {
+    let mut command = Command::new(&inv.program);
+    command
+        .args(&inv.args)
+        .envs(inv.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&inv.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = command
+        .spawn()
+        .map_err(|e| DeployError::new(format!("cannot start {}: {e}", display(&inv.program))))?;
+    let pid = child.id();
+    let combined = Arc::new(Mutex::new(Vec::new()));
+    let stdout_only = Arc::new(Mutex::new(Vec::new()));
+    let out = child
+        .stdout
+        .take()
+        .map(|s| tokio::spawn(pump(s, vec![combined.clone(), stdout_only.clone()])));
+    let err = child
+        .stderr
+        .take()
+        .map(|s| tokio::spawn(pump(s, vec![combined.clone()])));
+    let waited = tokio::time::timeout(inv.timeout, child.wait()).await;
+    let status = match waited {
+        Ok(status) => status
+            .map_err(|e| DeployError::new(format!("waiting for {}: {e}", display(&inv.program))))?,
+        Err(_) => {
+            kill_group(pid);
+            let _ = child.wait().await;
+            for task in [out, err].into_iter().flatten() {
+                let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+            }
+            return Err(DeployError {
+                message: format!(
+                    "{} timed out after {}s and was killed",
+                    display(&inv.program),
+                    inv.timeout.as_secs_f32()
+                ),
+                output: tail(&text(&combined)),
+            });
+        }
+    };
+    // The program may have left children holding the pipes open; do not wait for them forever.
+    for task in [out, err].into_iter().flatten() {
+        if tokio::time::timeout(Duration::from_secs(2), task)
+            .await
+            .is_err()
+        {
+            kill_group(pid);
+        }
+    }
+    Ok(ProcessOutput {
+        code: status.code(),
+        combined: text(&combined),
+        stdout: text(&stdout_only),
+    })
+}
+
+async fn pump(mut source: impl AsyncRead + Unpin, sinks: Vec<Arc<Mutex<Vec<u8>>>>) {
+    let mut buf = [0u8; 8192];
+    loop {
+        match source.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                for sink in &sinks {
+                    let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
+                    sink.extend_from_slice(&buf[..n]);
+                    if sink.len() > KEEP_BYTES {
+                        let excess = sink.len() - KEEP_BYTES;
+                        sink.drain(..excess);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn kill_group(pid: Option<u32>) {
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+        // SAFETY: kill(2) with a negative pid signals the process group `pid` leads; it was
+        // created for this child by `process_group(0)`, so nothing else is in it.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+}
+
+fn text(buf: &Arc<Mutex<Vec<u8>>>) -> String {
+    String::from_utf8_lossy(&buf.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+}
+
+fn display(program: &Path) -> String {
+    program.display().to_string()
+}
+
+/// The last lines of `output`, trimmed, for showing in chat.
+pub fn tail(output: &str) -> String {
+    let lines: Vec<&str> = output.trim_end().lines().collect();
+    let start = lines.len().saturating_sub(TAIL_LINES);
+    lines[start..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, timeout_ms: u64) -> Invocation {
+        Invocation {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: vec![],
+            cwd: std::env::temp_dir(),
+            timeout: Duration::from_millis(timeout_ms),
+        }
+    }
+
+    #[tokio::test]
+    async fn captures_exit_code_and_both_streams() {
+        let out = run(&sh("echo out; echo err >&2; exit 3", 5000))
+            .await
+            .unwrap();
+        assert_eq!(out.code, Some(3));
+        assert!(out.combined.contains("out") && out.combined.contains("err"));
+        assert_eq!(out.stdout.trim(), "out");
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_the_whole_group() {
+        let started = std::time::Instant::now();
+        let err = run(&sh("echo begun; sleep 30 & sleep 30; echo never", 300))
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("timed out"), "{}", err.message);
+        assert!(err.output.contains("begun"));
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        let many: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        let t = tail(&many);
+        assert!(t.starts_with("line 88") && t.ends_with("line 99"));
+    }
+}

@@ -1,0 +1,4 @@
+//! Helpers shared by the integration tests: fixtures that stand up real dependencies (a scratch
+//! PostgreSQL database) and tear them down. Nothing here asserts ferry's behaviour; the tests do.
+
+pub mod pg;
