@@ -4,7 +4,9 @@
 use crate::clock::{Clock, SystemClock};
 use crate::command::{Context, Reply, run};
 use crate::config::{Config, ConfigError};
+use crate::deploy::Deployers;
 use crate::domain::{Actor, NewRevision, Origin};
+use crate::engine::{Engine, EventSink};
 use crate::store::{self, AppendError, Store, StoreError};
 use std::sync::Arc;
 
@@ -22,6 +24,7 @@ pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    pub engine: Engine,
 }
 
 impl App {
@@ -38,10 +41,24 @@ impl App {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<App, StartError> {
+        let deployers = Deployers::build(&config.deployers, &config.base_dir)
+            .map_err(|e| ConfigError::new(&config.label(), None, e))?;
+        App::with_parts(config, store, clock, deployers).await
+    }
+
+    /// As `with_store`, with given deployers (tests plug in their own).
+    pub async fn with_parts(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        deployers: Deployers,
+    ) -> Result<App, StartError> {
+        let engine = Engine::new(store.clone(), deployers, clock.clone());
         let app = App {
             config,
             store,
             clock,
+            engine,
         };
         app.seed().await?;
         Ok(app)
@@ -78,7 +95,20 @@ impl App {
 
     /// Runs one command typed by `actor` at `origin`.
     pub async fn handle(&self, actor: &Actor, origin: &Origin, text: &str) -> Reply {
+        self.handle_with_events(actor, origin, text, None).await
+    }
+
+    /// As `handle`, publishing deploy progress to `events` as it happens.
+    pub async fn handle_with_events(
+        &self,
+        actor: &Actor,
+        origin: &Origin,
+        text: &str,
+        events: Option<&EventSink>,
+    ) -> Reply {
         let ctx = Context {
+            engine: &self.engine,
+            events,
             config: &self.config,
             store: self.store.as_ref(),
             clock: self.clock.as_ref(),

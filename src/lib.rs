@@ -24,5 +24,6 @@ pub mod command;
 pub mod config;
 pub mod deploy;
 pub mod domain;
+pub mod engine;
 pub mod policy;
 pub mod store;

@@ -2,7 +2,9 @@
 
 use clap::{Parser, Subcommand};
 use ferry::app::{App, StartError};
-use ferry::chat::{addressing::shell_command, shell::run_shell, text::render};
+use ferry::chat::addressing::shell_command;
+use ferry::chat::shell::{handle_with_progress, run_shell};
+use ferry::chat::text::render;
 use ferry::config::Config;
 use ferry::domain::{Actor, Origin, Outcome};
 use std::io::IsTerminal;
@@ -144,7 +146,16 @@ async fn run(config: Option<PathBuf>, user: Option<String>, text: String) -> Exi
         Err(code) => return code,
     };
     let command = shell_command(&text, &app.config.bot.name, &app.config.bot.prefixes);
-    let reply = app.handle(&actor, &Origin::shell(), command).await;
+    let reply =
+        match handle_with_progress(&app, &actor, &Origin::shell(), command, tokio::io::stderr())
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) => {
+                eprintln!("ferry: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     print!("{}", render(&reply));
     match reply.outcome {
         Outcome::Ok => ExitCode::SUCCESS,

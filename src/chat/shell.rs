@@ -5,6 +5,7 @@
 use super::addressing::shell_command;
 use super::text::render;
 use crate::app::App;
+use crate::command::Reply;
 use crate::domain::{Actor, Origin};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -43,9 +44,42 @@ pub async fn run_shell(
         if matches!(command, "exit" | "quit") {
             break;
         }
-        let reply = app.handle(actor, &origin, command).await;
+        let reply = handle_with_progress(app, actor, &origin, command, &mut output).await?;
         output.write_all(render(&reply).as_bytes()).await?;
         output.flush().await?;
     }
     Ok(())
+}
+
+/// Runs one command, writing each deploy progress event to `progress` as it happens, and
+/// returns the reply (not yet written).
+pub async fn handle_with_progress(
+    app: &App,
+    actor: &Actor,
+    origin: &Origin,
+    command: &str,
+    mut progress: impl AsyncWrite + Unpin,
+) -> std::io::Result<Reply> {
+    let (sink, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let reply = {
+        let handling = app.handle_with_events(actor, origin, command, Some(&sink));
+        tokio::pin!(handling);
+        loop {
+            tokio::select! {
+                reply = &mut handling => break reply,
+                Some(event) = events.recv() => {
+                    progress.write_all(format!("{}\n", event.line()).as_bytes()).await?;
+                    progress.flush().await?;
+                }
+            }
+        }
+    };
+    drop(sink);
+    while let Ok(event) = events.try_recv() {
+        progress
+            .write_all(format!("{}\n", event.line()).as_bytes())
+            .await?;
+    }
+    progress.flush().await?;
+    Ok(reply)
 }

@@ -8,6 +8,7 @@ use crate::config::{Config, EnvironmentConfig};
 use crate::domain::{
     Actor, Change, Document, Lock, Millis, Name, NewRevision, Origin, Revision, diff, nearest,
 };
+use crate::engine::{Engine, EventSink};
 use crate::policy::Permission;
 use crate::store::{AppendError, Store};
 use std::time::Duration;
@@ -19,6 +20,9 @@ const MAX_WRITE_ATTEMPTS: u32 = 200;
 /// Everything a command may use.
 pub struct Context<'a> {
     pub config: &'a Config,
+    pub engine: &'a Engine,
+    /// Where converges publish progress, if a transport listens.
+    pub events: Option<&'a EventSink>,
     pub store: &'a dyn Store,
     pub clock: &'a dyn Clock,
     pub actor: &'a Actor,

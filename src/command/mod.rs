@@ -8,18 +8,25 @@ mod args;
 mod context;
 mod error;
 mod lexer;
+mod outcome;
 mod render;
 mod reply;
 mod run;
 
 mod audit;
+mod converge;
+mod deploys;
 mod diff;
 mod env;
 mod envs;
 mod help;
 mod history;
 mod lock;
+mod plan;
 mod promote;
+mod rollback;
+mod status;
+mod unpin;
 mod unset;
 mod version;
 mod whoami;
@@ -52,7 +59,13 @@ pub const COMMANDS: &[&Info] = &[
     &envs::INFO,
     &history::INFO,
     &diff::INFO,
+    &plan::INFO,
+    &converge::INFO,
+    &status::INFO,
+    &deploys::INFO,
     &promote::INFO,
+    &rollback::INFO,
+    &unpin::INFO,
     &lock::LOCK,
     &lock::UNLOCK,
     &audit::INFO,
@@ -69,7 +82,13 @@ pub enum Command {
     Envs,
     History(history::History),
     Diff(diff::Diff),
+    Plan(plan::Plan),
+    Converge(converge::Converge),
+    Status(status::Status),
+    Deploys(deploys::Deploys),
     Promote(promote::Promote),
+    Rollback(rollback::Rollback),
+    Unpin(unpin::Unpin),
     Lock(lock::LockEnv),
     Unlock(lock::Unlock),
     Audit(audit::Audit),
@@ -103,7 +122,13 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
         "envs" => no_args(args, Command::Envs)?,
         "history" => Command::History(history::parse(args)?),
         "diff" => Command::Diff(diff::parse(args)?),
+        "plan" => Command::Plan(plan::parse(args)?),
+        "converge" => Command::Converge(converge::parse(args)?),
+        "status" => Command::Status(status::parse(args)?),
+        "deploys" => Command::Deploys(deploys::parse(args)?),
         "promote" => Command::Promote(promote::parse(args)?),
+        "rollback" => Command::Rollback(rollback::parse(args)?),
+        "unpin" => Command::Unpin(unpin::parse(args)?),
         "lock" => Command::Lock(lock::parse_lock(args)?),
         "unlock" => Command::Unlock(lock::parse_unlock(args)?),
         "audit" => Command::Audit(audit::parse(args)?),
@@ -129,7 +154,13 @@ impl Command {
             Command::Unset(c) => Some(&c.target.env),
             Command::History(c) => Some(&c.env),
             Command::Diff(c) => Some(c.env()),
+            Command::Plan(c) => Some(&c.env),
+            Command::Converge(c) => Some(&c.env),
+            Command::Status(c) => Some(&c.env),
+            Command::Deploys(c) => Some(&c.env),
             Command::Promote(c) => Some(&c.dst),
+            Command::Rollback(c) => Some(&c.env),
+            Command::Unpin(c) => Some(&c.env),
             Command::Lock(c) => Some(&c.env),
             Command::Unlock(c) => Some(&c.env),
             Command::Audit(c) => c.env.as_ref(),
@@ -145,7 +176,13 @@ impl Command {
             Command::Envs => envs::execute(ctx).await,
             Command::History(c) => c.execute(ctx).await,
             Command::Diff(c) => c.execute(ctx).await,
+            Command::Plan(c) => c.execute(ctx).await,
+            Command::Converge(c) => c.execute(ctx).await,
+            Command::Status(c) => c.execute(ctx).await,
+            Command::Deploys(c) => c.execute(ctx).await,
             Command::Promote(c) => c.execute(ctx).await,
+            Command::Rollback(c) => c.execute(ctx).await,
+            Command::Unpin(c) => c.execute(ctx).await,
             Command::Lock(c) => c.execute(ctx).await,
             Command::Unlock(c) => c.execute(ctx).await,
             Command::Audit(c) => c.execute(ctx).await,

@@ -3,24 +3,31 @@
 //! anything: converging the destination does.
 //!
 //! ```text
-//! promote <src> <dst> [<service>…] [-- reason]
+//! promote <src> <dst> [<service>…] [--force] [-- reason]
 //! ```
+//! Only versions proven upstream move: each must be applied (deployed and verified healthy) in
+//! the source, for at least the source's `soak` time. `--force` overrides that, for someone
+//! holding `force:<dst>`. A destination pinned by a rollback refuses promotions.
 
 use super::args::Args;
 use super::context::{Context, Written};
 use super::env::known_service;
 use super::error::{CommandError, ParseError, UserError};
-use super::{Info, Reply};
-use crate::domain::{Name, Value};
+use super::{Info, Reply, render};
+use crate::config::EnvironmentConfig;
+use crate::domain::{Document, KeyPath, Name, Value};
 use crate::policy::{Verb, on};
+use std::collections::BTreeMap;
 
 pub const INFO: Info = Info {
     name: "promote",
-    usage: "promote <src> <dst> [<service>…] [-- reason]",
+    usage: "promote <src> <dst> [<service>…] [--force] [-- reason]",
     summary: "copy versions from one environment into another (one new revision of dst)",
     detail: "Copies only the promotable keys (`version`, or the source's `promote_keys`) of every \
 service of src, or of the services named, into dst. Services missing in dst are created with \
-those keys. Needs `promote:<dst>`; dst must be listed in src's `promote_to`. Converge dst to apply it.",
+those keys. Needs `promote:<dst>`; dst must be listed in src's `promote_to`. Versions must be \
+applied and healthy in src (and past its `soak`); `--force` (needs `force:<dst>`) overrides. \
+Converge dst to apply it.",
 };
 
 /// A parsed `promote` command.
@@ -30,10 +37,13 @@ pub struct Promote {
     pub dst: Name,
     /// Empty: every service of src.
     pub services: Vec<Name>,
+    /// Promote even versions not proven in src.
+    pub force: bool,
     pub reason: Option<String>,
 }
 
 pub fn parse(mut args: Args) -> Result<Promote, ParseError> {
+    let force = args.flag("--force");
     let name = |args: &Args, text: String, what: &str| {
         Name::parse(&text).map_err(|e| args.error(format!("{what}: {e}")))
     };
@@ -53,6 +63,7 @@ pub fn parse(mut args: Args) -> Result<Promote, ParseError> {
         src,
         dst,
         services,
+        force,
         reason,
     })
 }
@@ -83,7 +94,22 @@ impl Promote {
                 )),
             ));
         }
+        if self.force {
+            ctx.require(on(Verb::Force, dst))?;
+        }
         ctx.ensure_unlocked(dst).await?;
+        if let Some(pin) = ctx.store.pin(dst).await? {
+            return Err(CommandError::Refused(
+                UserError::new(format!(
+                    "{dst} is pinned at {dst}@{} by {} since {} ({}): promotions into it are refused",
+                    pin.revision,
+                    pin.by,
+                    render::time(pin.at),
+                    pin.reason
+                ))
+                .try_instead(format!("unpin {dst} (once the fix is ready), then promote again")),
+            ));
+        }
         let source = ctx.store.head(src).await?.ok_or_else(|| {
             CommandError::Invalid(
                 UserError::new(format!("{src} has no revisions to promote"))
@@ -99,6 +125,32 @@ impl Promote {
         } else {
             self.services.iter().collect()
         };
+        if !self.force {
+            let (_, target) = ctx.head(dst).await?;
+            let unproven = unproven(
+                ctx,
+                src,
+                src_config,
+                &source.document,
+                &services,
+                keys,
+                &target,
+            )
+            .await?;
+            if let Some(first) = unproven.first() {
+                let mut error = UserError::new(format!(
+                    "{first}, so it cannot be promoted to {dst} yet"
+                ))
+                .try_instead(format!(
+                    "converge {src}, then promote again (or `{} --force`, which needs force:{dst})",
+                    ctx.text
+                ));
+                for more in &unproven[1..] {
+                    error.message.push_str(&format!("; also {more}"));
+                }
+                return Err(CommandError::Refused(error));
+            }
+        }
         let origin = source.meta.label();
         let reason = self
             .reason
@@ -157,6 +209,67 @@ impl Promote {
     }
 }
 
+/// Why each version that would change in `target` is not proven in `src`: not applied there,
+/// or applied for less than the source's soak time.
+async fn unproven(
+    ctx: &Context<'_>,
+    src: &Name,
+    src_config: &EnvironmentConfig,
+    source: &Document,
+    services: &[&Name],
+    keys: &[KeyPath],
+    target: &Document,
+) -> Result<Vec<String>, CommandError> {
+    let applied: BTreeMap<Name, _> = ctx
+        .store
+        .applied(src)
+        .await?
+        .into_iter()
+        .map(|a| (a.service.clone(), a))
+        .collect();
+    let version = KeyPath::version();
+    let mut reasons = Vec::new();
+    for service in services {
+        let Some(wanted) = source.get(service, &version) else {
+            continue;
+        };
+        let moves = keys
+            .iter()
+            .any(|k| source.get(service, k) != target.get(service, k));
+        if !keys.contains(&version) || !moves {
+            continue;
+        }
+        match applied.get(*service) {
+            None => reasons.push(format!(
+                "{src}'s {service} {wanted} is not applied yet ({src} has never deployed {service})"
+            )),
+            Some(a) => {
+                let running = a
+                    .spec
+                    .get(&version)
+                    .map(String::as_str)
+                    .unwrap_or("no version");
+                if running != wanted {
+                    reasons.push(format!(
+                        "{src}'s {service} {wanted} is not applied yet ({src} runs {running})"
+                    ));
+                } else if let Some(soak) = src_config.soak {
+                    let age = ctx.now() - a.at;
+                    let needed = soak.0.as_millis() as i64;
+                    if age < needed {
+                        reasons.push(format!(
+                            "{src}'s {service} {wanted} is unproven: applied {} ago, {src} needs {} of soak",
+                            render::millis(age),
+                            render::millis(needed)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(reasons)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::command::{Command, parse};
@@ -171,6 +284,14 @@ mod tests {
         assert_eq!((p.src.as_str(), p.dst.as_str()), ("staging", "production"));
         assert_eq!(p.services.len(), 2);
         assert_eq!(p.reason.as_deref(), Some("release 42"));
+    }
+
+    #[test]
+    fn force_is_a_flag() {
+        let Ok(Command::Promote(p)) = parse("promote staging production --force") else {
+            panic!()
+        };
+        assert!(p.force && p.services.is_empty());
     }
 
     #[test]

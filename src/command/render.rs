@@ -18,3 +18,12 @@ pub fn changes(changes: &[Change], max: usize) -> String {
     }
     parts.join("; ")
 }
+
+/// `1.2s`, `350ms`.
+pub fn millis(ms: i64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}

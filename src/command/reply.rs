@@ -40,6 +40,15 @@ impl Reply {
         }
     }
 
+    /// A reply for a command that ran but did not succeed (e.g. a failed deploy).
+    pub fn failed(headline: impl Into<String>) -> Reply {
+        Reply {
+            outcome: Outcome::Failed,
+            headline: headline.into(),
+            blocks: Vec::new(),
+        }
+    }
+
     pub fn text(mut self, line: impl Into<String>) -> Reply {
         self.blocks.push(Block::Text(line.into()));
         self

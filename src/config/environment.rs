@@ -2,6 +2,7 @@
 
 use super::HumanDuration;
 use crate::domain::{KeyPath, Name};
+use crate::engine::PreflightCheck;
 use toml::Spanned;
 
 /// How one environment is deployed and guarded.
@@ -19,7 +20,8 @@ pub struct EnvironmentConfig {
     /// Keys `promote` copies from this environment (artifacts, not environment config).
     #[serde(default = "default_promote_keys")]
     pub promote_keys: Vec<KeyPath>,
-    /// Changes and converges need explicit `write:`/`converge:` grants (never `default` roles).
+    /// Marks a production-like environment: shown in `envs`; destructive commands ask for
+    /// confirmation there.
     #[serde(default)]
     pub protected: bool,
     /// Other users who must approve a converge.
@@ -47,6 +49,9 @@ pub struct EnvironmentConfig {
     pub verify_timeout: HumanDuration,
     /// Where failures and forced deploys are announced (`slack:#alerts`).
     pub alert_channel: Option<String>,
+    /// Checks that must pass before a converge starts.
+    #[serde(default)]
+    pub preflight: Vec<PreflightCheck>,
 }
 
 /// `{ from = "Fri 16:00", to = "Mon 08:00", tz = "Europe/Berlin" }`.

@@ -183,6 +183,18 @@ impl Config {
                     ));
                 }
             }
+            for check in &env.preflight {
+                if check.program.is_some() == check.url.is_some() {
+                    return Err(ConfigError::new(
+                        label,
+                        None,
+                        format!(
+                            "environment {name}: preflight check `{}` needs exactly one of `program` or `url`",
+                            check.name
+                        ),
+                    ));
+                }
+            }
             if env.concurrency == 0 {
                 return Err(ConfigError::new(
                     label,

@@ -10,7 +10,7 @@ mod webhook;
 
 pub use command::{CommandConfig, CommandDeployer};
 pub use noop::{NoopConfig, NoopDeployer};
-pub use process::{ProcessOutput, tail};
+pub use process::{Invocation, ProcessOutput, run as run_process, tail};
 pub use template::{Template, TemplateError};
 pub use webhook::{WebhookConfig, WebhookDeployer};
 

@@ -6,12 +6,14 @@
 //! module owns only its connection settings and migrations. The store knows nothing of chat
 //! platforms or deployers.
 
+mod deploys;
 mod postgres;
 mod sql;
 mod sqlite;
 
 use crate::domain::{
-    AuditEntry, AuditFilter, Lock, Millis, Name, NewAuditEntry, NewRevision, Revision, RevisionMeta,
+    AppliedService, AuditEntry, AuditFilter, Deploy, DeployStatus, Lock, Millis, Name,
+    NewAuditEntry, NewDeploy, NewRevision, Pin, Revision, RevisionMeta, Step,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -47,6 +49,17 @@ pub enum LockAttempt {
     Acquired(Lock),
     /// Someone else holds an active lock.
     HeldBy(Lock),
+}
+
+/// The result of trying to start a deploy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeployStart {
+    /// The caller holds the environment's deploy lease as this deploy id.
+    Started(i64),
+    /// Another deploy of the environment is running.
+    Busy(Box<Deploy>),
+    /// The running deploy finished while this one tried to start; try again.
+    Retry,
 }
 
 /// Everything ferry persists. Implementations must be safe to share between tasks and between
@@ -92,6 +105,58 @@ pub trait Store: Send + Sync {
 
     /// Audit entries matching `filter`, newest first.
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// What each service of `env` last ran successfully.
+    async fn applied(&self, env: &Name) -> Result<Vec<AppliedService>, StoreError>;
+
+    /// Records that a service of `env` now runs `applied.spec`.
+    async fn record_applied(&self, env: &Name, applied: &AppliedService) -> Result<(), StoreError>;
+
+    /// Records a running deploy unless one of the same environment is running already: the
+    /// deploy lease, held across every process sharing the store.
+    async fn start_deploy(&self, deploy: &NewDeploy) -> Result<DeployStart, StoreError>;
+
+    /// Marks the running deploy `id` alive at `now`; `false` when it is no longer running
+    /// (another process found it dead and marked it interrupted).
+    async fn heartbeat_deploy(&self, id: i64, now: Millis) -> Result<bool, StoreError>;
+
+    /// Records the steps so far, so that a crash leaves a trace of what was done.
+    async fn record_steps(&self, id: i64, steps: &[Step]) -> Result<(), StoreError>;
+
+    /// Ends deploy `id`, releasing the lease.
+    async fn finish_deploy(
+        &self,
+        id: i64,
+        status: DeployStatus,
+        steps: &[Step],
+        summary: &str,
+        now: Millis,
+    ) -> Result<(), StoreError>;
+
+    /// Marks running deploy `id` interrupted, if its heartbeat is still `heartbeat` (so a
+    /// deploy that is alive after all is never taken from its owner).
+    async fn interrupt_deploy(
+        &self,
+        id: i64,
+        heartbeat: Millis,
+        summary: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError>;
+
+    /// Deploys of `env`, newest first.
+    async fn deploys(&self, env: &Name, limit: u32) -> Result<Vec<Deploy>, StoreError>;
+
+    /// The running deploy of `env`, if any.
+    async fn running_deploy(&self, env: &Name) -> Result<Option<Deploy>, StoreError>;
+
+    /// The pin a rollback left on `env`.
+    async fn pin(&self, env: &Name) -> Result<Option<Pin>, StoreError>;
+
+    /// Pins an environment (replacing any pin).
+    async fn set_pin(&self, pin: &Pin) -> Result<(), StoreError>;
+
+    /// Lifts the pin, returning it.
+    async fn clear_pin(&self, env: &Name) -> Result<Option<Pin>, StoreError>;
 }
 
 /// Opens (creating and migrating if needed) the store at `url`. Relative SQLite paths resolve

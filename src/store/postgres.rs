@@ -12,11 +12,18 @@ use std::time::Duration;
 
 /// The scripts under `migrations/postgres`, oldest first. Never edit one that has shipped: sqlx
 /// refuses a database whose applied checksum differs. Add a new file instead.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("migrations/postgres/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "deploys",
+        include_str!("migrations/postgres/0002_deploys.sql"),
+    ),
+];
 
 /// Connections per process; ferry's queries are short.
 const POOL_SIZE: u32 = 8;

@@ -7,10 +7,11 @@
 //! both drivers accept); timestamps are `i64` milliseconds and documents and change sets are JSON
 //! text, because `Any` maps only basic types.
 
-use super::{AppendError, LockAttempt, Store, StoreError};
+use super::{AppendError, DeployStart, LockAttempt, Store, StoreError};
 use crate::domain::{
-    Actor, AuditEntry, AuditFilter, Change, Document, Lock, Millis, Name, NewAuditEntry,
-    NewRevision, Outcome, Revision, RevisionMeta,
+    Actor, AppliedService, AuditEntry, AuditFilter, Change, Deploy, DeployStatus, Document, Lock,
+    Millis, Name, NewAuditEntry, NewDeploy, NewRevision, Outcome, Pin, Revision, RevisionMeta,
+    Step,
 };
 use sqlx::AnyPool;
 use sqlx::any::{Any, AnyRow};
@@ -73,7 +74,7 @@ pub(super) fn migrator(scripts: &[(i64, &'static str, &'static str)]) -> Migrato
 
 /// The store over one connection pool, SQLite or PostgreSQL alike.
 pub(super) struct SqlStore {
-    pool: AnyPool,
+    pub(super) pool: AnyPool,
     /// The statement that opens a transaction that will write. SQLite needs `BEGIN IMMEDIATE`:
     /// a deferred transaction that reads first and then writes fails at once with SQLITE_BUSY
     /// (the busy timeout does not apply) when another connection wrote in between, whereas
@@ -95,7 +96,7 @@ impl SqlStore {
         SqlStore { pool, begin_write }
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+    pub(super) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
         self.pool
             .begin_with(self.begin_write)
             .await
@@ -464,11 +465,72 @@ impl Store for SqlStore {
             .map_err(unavailable)?;
         rows.iter().map(audit_from_row).collect()
     }
+
+    async fn applied(&self, env: &Name) -> Result<Vec<AppliedService>, StoreError> {
+        self.applied_of(env).await
+    }
+
+    async fn record_applied(&self, env: &Name, applied: &AppliedService) -> Result<(), StoreError> {
+        self.put_applied(env, applied).await
+    }
+
+    async fn start_deploy(&self, deploy: &NewDeploy) -> Result<DeployStart, StoreError> {
+        self.insert_deploy(deploy).await
+    }
+
+    async fn heartbeat_deploy(&self, id: i64, now: Millis) -> Result<bool, StoreError> {
+        self.beat(id, now).await
+    }
+
+    async fn record_steps(&self, id: i64, steps: &[Step]) -> Result<(), StoreError> {
+        self.put_steps(id, steps).await
+    }
+
+    async fn finish_deploy(
+        &self,
+        id: i64,
+        status: DeployStatus,
+        steps: &[Step],
+        summary: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.end_deploy(id, status, steps, summary, now).await
+    }
+
+    async fn interrupt_deploy(
+        &self,
+        id: i64,
+        heartbeat: Millis,
+        summary: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        self.interrupt(id, heartbeat, summary, now).await
+    }
+
+    async fn deploys(&self, env: &Name, limit: u32) -> Result<Vec<Deploy>, StoreError> {
+        self.list_deploys(env, limit).await
+    }
+
+    async fn running_deploy(&self, env: &Name) -> Result<Option<Deploy>, StoreError> {
+        self.running(env).await
+    }
+
+    async fn pin(&self, env: &Name) -> Result<Option<Pin>, StoreError> {
+        self.pin_of(env).await
+    }
+
+    async fn set_pin(&self, pin: &Pin) -> Result<(), StoreError> {
+        self.put_pin(pin).await
+    }
+
+    async fn clear_pin(&self, env: &Name) -> Result<Option<Pin>, StoreError> {
+        self.remove_pin(env).await
+    }
 }
 
 /// Ends a transaction that must leave no trace. A failed rollback is not reported: the
 /// connection drops the transaction anyway, and the caller already has the error that matters.
-async fn rollback(tx: Transaction<'static, Any>) {
+pub(super) async fn rollback(tx: Transaction<'static, Any>) {
     if let Err(e) = tx.rollback().await {
         tracing::warn!(error = %e, "rollback failed");
     }
@@ -477,13 +539,13 @@ async fn rollback(tx: Transaction<'static, Any>) {
 /// Whether `e` is a duplicate key, which in an append means another writer took the number.
 /// Both drivers classify their own codes (SQLite's extended SQLITE_CONSTRAINT_PRIMARYKEY /
 /// _UNIQUE, PostgreSQL's 23505) and `Any` passes the driver's error through unchanged.
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .is_some_and(|db| db.is_unique_violation())
 }
 
 /// A database error as the store reports it.
-fn unavailable(e: sqlx::Error) -> StoreError {
+pub(super) fn unavailable(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
             StoreError::Corrupt(e.to_string())
@@ -492,23 +554,23 @@ fn unavailable(e: sqlx::Error) -> StoreError {
     }
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
 /// Reads column `column`, naming it in the error.
-fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T, StoreError>
+pub(super) fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T, StoreError>
 where
     T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
 {
     row.try_get(column).map_err(|e| corrupt(column, e))
 }
 
-fn to_u64(n: i64) -> Result<u64, StoreError> {
+pub(super) fn to_u64(n: i64) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|e| corrupt("revision number", e))
 }
 
-fn name(row: &AnyRow, column: &str) -> Result<Name, StoreError> {
+pub(super) fn name(row: &AnyRow, column: &str) -> Result<Name, StoreError> {
     Name::parse(&get::<String>(row, column)?).map_err(|e| corrupt(column, e))
 }
 

@@ -12,11 +12,18 @@ use std::time::Duration;
 
 /// The scripts under `migrations/sqlite`, oldest first. Never edit one that has shipped: sqlx
 /// refuses a database whose applied checksum differs. Add a new file instead.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("migrations/sqlite/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "deploys",
+        include_str!("migrations/sqlite/0002_deploys.sql"),
+    ),
+];
 
 /// How long a connection waits for another one's write lock before giving up with
 /// SQLITE_BUSY. Writes are short, so this only runs out when something is badly stuck; it is

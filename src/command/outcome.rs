@@ -1,0 +1,121 @@
+//! Turning what the engine did into a reply: shared by `converge` and `rollback`, so that a
+//! deploy reads the same whichever command started it.
+
+use super::error::{CommandError, UserError};
+use super::{Reply, render};
+use crate::domain::{DeployStatus, Name};
+use crate::engine::{ConvergeOutcome, EngineError};
+
+/// The reply for a finished converge of `env`.
+pub fn converge_reply(env: &Name, outcome: ConvergeOutcome) -> Reply {
+    match outcome {
+        ConvergeOutcome::UpToDate { revision, orphaned } => {
+            let mut reply = Reply::ok(format!("{env}@{revision} is up to date: nothing to deploy"));
+            if !orphaned.is_empty() {
+                let names: Vec<&str> = orphaned.iter().map(Name::as_str).collect();
+                reply = reply.text(format!(
+                    "Not in desired state but deployed earlier (left running): {}",
+                    names.join(", ")
+                ));
+            }
+            reply
+        }
+        ConvergeOutcome::Deployed(report) => {
+            let rows = report
+                .steps
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.service.to_string(),
+                        s.version.clone().unwrap_or_default(),
+                        s.status.as_str().to_string(),
+                        render::millis(s.millis),
+                        s.detail.clone(),
+                    ]
+                })
+                .collect();
+            let label = format!("{}@{}", report.env, report.revision);
+            let mut reply = match (&report.status, &report.failure) {
+                (DeployStatus::Succeeded, _) => Reply::ok(format!(
+                    "{label} deployed (deploy #{}): {}",
+                    report.deploy, report.summary
+                )),
+                (_, Some(failure)) => Reply::failed(format!(
+                    "deploy #{} of {label} failed: {}: {}",
+                    report.deploy, failure.service, failure.message
+                )),
+                (status, None) => {
+                    Reply::failed(format!("deploy #{} of {label} {status}", report.deploy))
+                }
+            };
+            reply = reply.table(&["service", "version", "result", "took", "detail"], rows);
+            if let Some(failure) = &report.failure {
+                if !failure.output.is_empty() {
+                    reply = reply.text(format!("Output of {} (last lines):", failure.service));
+                    for line in failure.output.lines() {
+                        reply = reply.text(format!("  {line}"));
+                    }
+                }
+                if !report.rolled_back.is_empty() {
+                    let names: Vec<&str> = report.rolled_back.iter().map(Name::as_str).collect();
+                    reply = reply.text(format!(
+                        "Auto-rollback restored the previous version of {}.",
+                        names.join(", ")
+                    ));
+                }
+                for (service, why) in &report.not_restored {
+                    reply =
+                        reply.text(format!("Auto-rollback could not restore {service}: {why}."));
+                }
+                reply = reply.next(
+                    "To go back to the last good revision",
+                    format!("rollback {env}"),
+                );
+            }
+            reply
+        }
+    }
+}
+
+/// A converge that could not run, as the user should read it.
+pub fn engine_error(env: &Name, error: EngineError) -> CommandError {
+    match error {
+        EngineError::Busy(running) => CommandError::Refused(
+            UserError::new(format!(
+                "{env} is already being deployed: deploy #{} of {env}@{} by {}, started {}",
+                running.id,
+                running.revision,
+                running.actor,
+                render::time(running.started)
+            ))
+            .try_instead(format!(
+                "deploys {env} (and converge again when it has finished)"
+            )),
+        ),
+        EngineError::Preflight {
+            name,
+            message,
+            output,
+        } => {
+            let mut text =
+                format!("preflight check `{name}` failed, so {env} was not deployed: {message}");
+            if !output.is_empty() {
+                text.push_str(&format!("\n{output}"));
+            }
+            CommandError::Invalid(
+                UserError::new(text).try_instead(format!("converge {env} once the check passes")),
+            )
+        }
+        EngineError::NoDeployer(_, deployer) => CommandError::Invalid(
+            UserError::new(format!(
+                "{env} uses deployer `{deployer}`, which is not configured"
+            ))
+            .try_instead("ferry check-config"),
+        ),
+        EngineError::NoRevision(_) => CommandError::Invalid(
+            UserError::new(format!("{env} has no revisions to deploy"))
+                .try_instead(format!("env {env}.<service>.version <version> --new")),
+        ),
+        EngineError::Store(e) => CommandError::Store(e),
+    }
+}

@@ -1,0 +1,517 @@
+//! One converge run: plan, preflight, take the deploy lease, deploy wave by wave with bounded
+//! concurrency (verify each service, record what now runs), stop at the first failure, roll
+//! back what was touched when the environment asks for it, and record the outcome.
+
+use super::events::{DeployEvent, EventSink, publish};
+use super::{Engine, EngineError};
+use crate::config::EnvironmentConfig;
+use crate::deploy::{DeployRequest, Deployer};
+use crate::domain::{
+    Actor, AppliedService, DeployKind, DeployStatus, Name, NewDeploy, Plan, PlanStep, Step,
+    StepStatus, plan, waves,
+};
+use crate::store::DeployStart;
+use futures_util::StreamExt;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// What to converge, and who asked.
+pub struct ConvergeRequest<'a> {
+    pub env: &'a Name,
+    pub config: &'a EnvironmentConfig,
+    /// Where preflight programs are found.
+    pub base_dir: &'a Path,
+    pub actor: &'a Actor,
+    /// Redeploy every service, not only those that differ.
+    pub force: bool,
+    pub kind: DeployKind,
+    pub events: Option<&'a EventSink>,
+}
+
+/// How a converge ended.
+#[derive(Debug, Clone)]
+pub enum ConvergeOutcome {
+    /// Applied state already matches the head: nothing was done.
+    UpToDate { revision: u64, orphaned: Vec<Name> },
+    /// A deploy ran (successfully or not).
+    Deployed(Box<DeployReport>),
+}
+
+/// The step that failed a deploy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub service: Name,
+    pub message: String,
+    /// The tail of the deployer's output.
+    pub output: String,
+}
+
+/// What a deploy did.
+#[derive(Debug, Clone)]
+pub struct DeployReport {
+    pub deploy: i64,
+    pub env: Name,
+    pub revision: u64,
+    pub status: DeployStatus,
+    pub steps: Vec<Step>,
+    pub failure: Option<Failure>,
+    /// Services auto-rollback restored to their previous spec.
+    pub rolled_back: Vec<Name>,
+    /// Services auto-rollback could not restore, and why.
+    pub not_restored: Vec<(Name, String)>,
+    pub millis: i64,
+    pub summary: String,
+}
+
+/// Shared by the concurrent steps of one deploy.
+struct Run<'a> {
+    engine: &'a Engine,
+    deployer: Arc<dyn Deployer>,
+    req: &'a ConvergeRequest<'a>,
+    deploy: i64,
+    revision: u64,
+    failed: AtomicBool,
+    failure: Mutex<Option<Failure>>,
+    steps: Mutex<Vec<Step>>,
+}
+
+/// How many times starting a deploy goes round when the running one ended or died meanwhile.
+const START_ATTEMPTS: usize = 5;
+
+impl Engine {
+    /// What converging `env` would do now.
+    pub async fn plan(&self, env: &Name, force: bool) -> Result<(u64, Plan), EngineError> {
+        let head = self
+            .store
+            .head(env)
+            .await?
+            .ok_or_else(|| EngineError::NoRevision(env.clone()))?;
+        let applied = self.store.applied(env).await?;
+        Ok((head.meta.number, plan(&head.document, &applied, force)))
+    }
+
+    /// Converges `req.env` to its head revision.
+    pub async fn converge(
+        &self,
+        req: &ConvergeRequest<'_>,
+    ) -> Result<ConvergeOutcome, EngineError> {
+        let env = req.env;
+        let deployer_name = req.config.deployer.get_ref();
+        let deployer = self
+            .deployers
+            .get(deployer_name)
+            .ok_or_else(|| EngineError::NoDeployer(env.clone(), deployer_name.clone()))?;
+        let head = self
+            .store
+            .head(env)
+            .await?
+            .ok_or_else(|| EngineError::NoRevision(env.clone()))?;
+        let revision = head.meta.number;
+        let applied = self.store.applied(env).await?;
+        let plan = plan(&head.document, &applied, req.force);
+        if plan.steps.is_empty() {
+            return Ok(ConvergeOutcome::UpToDate {
+                revision,
+                orphaned: plan.orphaned,
+            });
+        }
+        for check in &req.config.preflight {
+            check.run(env, revision, &plan.steps, req.base_dir).await?;
+        }
+        let deploy = self.start(req, revision, &plan).await?;
+        let heartbeat = self.spawn_heartbeat(deploy);
+        let started = Instant::now();
+        let run = Run {
+            engine: self,
+            deployer,
+            req,
+            deploy,
+            revision,
+            failed: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            steps: Mutex::new(Vec::new()),
+        };
+        let before: BTreeMap<Name, AppliedService> = applied
+            .into_iter()
+            .map(|a| (a.service.clone(), a))
+            .collect();
+        let report = run.execute(plan.steps, before, started).await;
+        heartbeat.abort();
+        let report = report?;
+        self.store
+            .finish_deploy(
+                deploy,
+                report.status,
+                &report.steps,
+                &report.summary,
+                self.clock.now(),
+            )
+            .await?;
+        publish(
+            req.events,
+            DeployEvent::Finished {
+                status: report.status,
+                summary: report.summary.clone(),
+            },
+        );
+        Ok(ConvergeOutcome::Deployed(Box::new(report)))
+    }
+
+    /// Takes the environment's deploy lease, reaping a dead holder first.
+    async fn start(
+        &self,
+        req: &ConvergeRequest<'_>,
+        revision: u64,
+        plan: &Plan,
+    ) -> Result<i64, EngineError> {
+        let new = NewDeploy {
+            env: req.env.clone(),
+            revision,
+            kind: req.kind,
+            actor: req.actor.clone(),
+            started: self.clock.now(),
+            owner: self.owner.clone(),
+            planned: plan.steps.iter().map(|s| s.service.clone()).collect(),
+        };
+        for _ in 0..START_ATTEMPTS {
+            match self.store.start_deploy(&new).await? {
+                DeployStart::Started(id) => return Ok(id),
+                DeployStart::Busy(running) => {
+                    if !self.is_dead(&running, self.clock.now()) {
+                        return Err(EngineError::Busy(running));
+                    }
+                    self.reap(req.env).await?;
+                }
+                DeployStart::Retry => {}
+            }
+        }
+        match self.store.running_deploy(req.env).await? {
+            Some(running) => Err(EngineError::Busy(Box::new(running))),
+            None => Err(EngineError::Store(crate::store::StoreError::Unavailable(
+                "could not take the deploy lease; try again".into(),
+            ))),
+        }
+    }
+
+    /// Keeps the lease alive while the deploy runs.
+    fn spawn_heartbeat(&self, deploy: i64) -> tokio::task::JoinHandle<()> {
+        let store = self.store.clone();
+        let clock = self.clock.clone();
+        let every = self.lease / 5;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match store.heartbeat_deploy(deploy, clock.now()).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::error!(
+                        deploy,
+                        "this deploy was marked interrupted by another process"
+                    ),
+                    Err(e) => tracing::warn!(deploy, error = %e, "heartbeat failed"),
+                }
+            }
+        })
+    }
+}
+
+impl Run<'_> {
+    async fn execute(
+        &self,
+        planned: Vec<PlanStep>,
+        before: BTreeMap<Name, AppliedService>,
+        started: Instant,
+    ) -> Result<DeployReport, EngineError> {
+        let config = self.req.config;
+        let waves = waves(planned, &config.waves);
+        let services: usize = waves.iter().map(Vec::len).sum();
+        publish(
+            self.req.events,
+            DeployEvent::Started {
+                deploy: self.deploy,
+                env: self.req.env.clone(),
+                revision: self.revision,
+                services,
+                waves: waves.len(),
+            },
+        );
+        let total = waves.len();
+        for (i, wave) in waves.into_iter().enumerate() {
+            futures_util::stream::iter(wave)
+                .map(|step| self.deploy_one(step))
+                .buffer_unordered(config.concurrency.max(1))
+                .collect::<Vec<()>>()
+                .await;
+            if self.failed.load(Ordering::SeqCst) {
+                break;
+            }
+            publish(
+                self.req.events,
+                DeployEvent::WaveDone {
+                    wave: i + 1,
+                    waves: total,
+                },
+            );
+            if let Some(soak) = config.soak
+                && i + 1 < total
+            {
+                tokio::time::sleep(soak.0).await;
+            }
+        }
+        let failure = self
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let (mut rolled_back, mut not_restored) = (Vec::new(), Vec::new());
+        if failure.is_some() && config.auto_rollback {
+            (rolled_back, not_restored) = self.roll_back(&before).await?;
+        }
+        let steps = self.steps.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let millis = started.elapsed().as_millis() as i64;
+        let (status, summary) = match &failure {
+            None => {
+                let n = steps
+                    .iter()
+                    .filter(|s| s.status == StepStatus::Succeeded)
+                    .count();
+                (
+                    DeployStatus::Succeeded,
+                    format!(
+                        "{n} service{} deployed to {}@{} in {}",
+                        if n == 1 { "" } else { "s" },
+                        self.req.env,
+                        self.revision,
+                        took(millis)
+                    ),
+                )
+            }
+            Some(f) => {
+                let mut summary = format!("{} failed: {}", f.service, f.message);
+                if !rolled_back.is_empty() {
+                    let names: Vec<&str> = rolled_back.iter().map(Name::as_str).collect();
+                    summary.push_str(&format!("; rolled back {}", names.join(", ")));
+                }
+                (DeployStatus::Failed, summary)
+            }
+        };
+        Ok(DeployReport {
+            deploy: self.deploy,
+            env: self.req.env.clone(),
+            revision: self.revision,
+            status,
+            steps,
+            failure,
+            rolled_back,
+            not_restored,
+            millis,
+            summary,
+        })
+    }
+
+    fn request(
+        &self,
+        service: &Name,
+        spec: &crate::domain::ServiceSpec,
+        revision: u64,
+    ) -> DeployRequest {
+        DeployRequest {
+            env: self.req.env.clone(),
+            service: service.clone(),
+            spec: spec.clone(),
+            revision,
+            deploy_id: self.deploy,
+            actor: self.req.actor.clone(),
+        }
+    }
+
+    /// Applies and verifies one service, unless an earlier step already failed.
+    async fn deploy_one(&self, step: PlanStep) {
+        let version = step.to.get(&crate::domain::KeyPath::version()).cloned();
+        if self.failed.load(Ordering::SeqCst) {
+            self.record(Step {
+                service: step.service,
+                version,
+                status: StepStatus::Skipped,
+                detail: "not started: an earlier step failed".into(),
+                millis: 0,
+            })
+            .await;
+            return;
+        }
+        publish(
+            self.req.events,
+            DeployEvent::ServiceStarted {
+                service: step.service.clone(),
+                version: version.clone(),
+            },
+        );
+        let started = Instant::now();
+        let request = self.request(&step.service, &step.to, self.revision);
+        let result = match self.deployer.apply(&request).await {
+            Ok(output) => self
+                .deployer
+                .verify(&request, self.req.config.verify_timeout.0)
+                .await
+                .map(|()| output),
+            Err(e) => Err(e),
+        };
+        let millis = started.elapsed().as_millis() as i64;
+        let result = match result {
+            Ok(output) => {
+                let applied = AppliedService {
+                    service: step.service.clone(),
+                    spec: step.to.clone(),
+                    revision: self.revision,
+                    deploy_id: self.deploy,
+                    at: self.engine.clock.now(),
+                };
+                match self
+                    .engine
+                    .store
+                    .record_applied(self.req.env, &applied)
+                    .await
+                {
+                    Ok(()) => Ok(output),
+                    Err(e) => Err(crate::deploy::DeployError::new(format!(
+                        "deployed, but recording it failed: {e}"
+                    ))),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(output) => {
+                publish(
+                    self.req.events,
+                    DeployEvent::ServiceSucceeded {
+                        service: step.service.clone(),
+                        version: version.clone(),
+                        millis,
+                    },
+                );
+                let detail = output.lines().last().unwrap_or_default().to_string();
+                self.record(Step {
+                    service: step.service,
+                    version,
+                    status: StepStatus::Succeeded,
+                    detail,
+                    millis,
+                })
+                .await;
+            }
+            Err(e) => {
+                self.failed.store(true, Ordering::SeqCst);
+                publish(
+                    self.req.events,
+                    DeployEvent::ServiceFailed {
+                        service: step.service.clone(),
+                        message: e.message.clone(),
+                    },
+                );
+                self.failure
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert_with(|| Failure {
+                        service: step.service.clone(),
+                        message: e.message.clone(),
+                        output: e.output.clone(),
+                    });
+                self.record(Step {
+                    service: step.service,
+                    version,
+                    status: StepStatus::Failed,
+                    detail: e.message,
+                    millis,
+                })
+                .await;
+            }
+        }
+    }
+
+    /// Adds a step and saves the steps so far, so a crash leaves a record of them.
+    async fn record(&self, step: Step) {
+        let steps = {
+            let mut steps = self.steps.lock().unwrap_or_else(|p| p.into_inner());
+            steps.push(step);
+            steps.clone()
+        };
+        if let Err(e) = self.engine.store.record_steps(self.deploy, &steps).await {
+            tracing::warn!(deploy = self.deploy, error = %e, "could not record deploy steps");
+        }
+    }
+
+    /// Re-applies the previous spec of every service this deploy touched.
+    async fn roll_back(
+        &self,
+        before: &BTreeMap<Name, AppliedService>,
+    ) -> Result<(Vec<Name>, Vec<(Name, String)>), EngineError> {
+        let touched: Vec<Name> = self
+            .steps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|s| matches!(s.status, StepStatus::Succeeded | StepStatus::Failed))
+            .map(|s| s.service.clone())
+            .collect();
+        publish(
+            self.req.events,
+            DeployEvent::RollingBack {
+                services: touched.clone(),
+            },
+        );
+        let (mut restored, mut not_restored) = (Vec::new(), Vec::new());
+        for service in touched {
+            let outcome = match before.get(&service) {
+                None => Err("it had no earlier version to restore".to_string()),
+                Some(previous) => {
+                    let request = self.request(&service, &previous.spec, previous.revision);
+                    match self.deployer.apply(&request).await {
+                        Ok(_) => self
+                            .deployer
+                            .verify(&request, self.req.config.verify_timeout.0)
+                            .await
+                            .map_err(|e| e.message),
+                        Err(e) => Err(e.message),
+                    }
+                    .map(|()| previous)
+                }
+            };
+            let status = match outcome {
+                Ok(previous) => {
+                    let applied = AppliedService {
+                        deploy_id: self.deploy,
+                        at: self.engine.clock.now(),
+                        ..previous.clone()
+                    };
+                    self.engine
+                        .store
+                        .record_applied(self.req.env, &applied)
+                        .await?;
+                    restored.push(service.clone());
+                    StepStatus::RolledBack
+                }
+                Err(why) => {
+                    not_restored.push((service.clone(), why));
+                    StepStatus::RollbackFailed
+                }
+            };
+            let mut steps = self.steps.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(step) = steps.iter_mut().find(|s| s.service == service) {
+                step.status = status;
+            }
+        }
+        Ok((restored, not_restored))
+    }
+}
+
+/// `350ms`, `1.2s`.
+fn took(millis: i64) -> String {
+    if millis < 1000 {
+        format!("{millis}ms")
+    } else {
+        format!("{:.1}s", millis as f64 / 1000.0)
+    }
+}

@@ -1,0 +1,79 @@
+//! Converge: plan, then deploy through deployers in waves with bounded concurrency, verify
+//! health, record applied state, and on failure stop and (optionally) roll back what was
+//! touched. Progress is published as events a transport renders.
+//!
+//! The engine talks to the `Store` and `Deployer` traits only: it knows no chat platform and
+//! no SQL. One deploy per environment at a time is guaranteed by the store's deploy lease;
+//! a deploy whose process died is found by `reap` and marked interrupted.
+
+mod converge;
+mod events;
+mod lease;
+mod preflight;
+
+pub use converge::{ConvergeOutcome, ConvergeRequest, DeployReport, Failure};
+pub use events::{DeployEvent, EventSink};
+pub use lease::owner_id;
+pub use preflight::PreflightCheck;
+
+use crate::clock::Clock;
+use crate::deploy::Deployers;
+use crate::domain::{Deploy, Name};
+use crate::store::{Store, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a running deploy may go without a heartbeat before another process treats it as
+/// dead (its process crashed or lost the store).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// Why a converge did not run (a deploy that ran and failed is a `DeployReport`, not this).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    #[error("{} is already being deployed (deploy #{} by {})", .0.env, .0.id, .0.actor)]
+    Busy(Box<Deploy>),
+    #[error("environment {0} uses deployer `{1}`, which is not configured")]
+    NoDeployer(Name, Name),
+    #[error("{0} has no revisions to converge")]
+    NoRevision(Name),
+    #[error("preflight check `{name}` failed: {message}")]
+    Preflight {
+        name: String,
+        message: String,
+        output: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The converge engine, shared by every command and transport of one process.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    deployers: Deployers,
+    clock: Arc<dyn Clock>,
+    /// This process, as recorded on the deploys it runs.
+    owner: String,
+    lease: Duration,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, deployers: Deployers, clock: Arc<dyn Clock>) -> Engine {
+        Engine {
+            store,
+            deployers,
+            clock,
+            owner: owner_id(),
+            lease: DEFAULT_LEASE,
+        }
+    }
+
+    /// Sets how long a deploy may go silent before it counts as dead.
+    pub fn with_lease(mut self, lease: Duration) -> Engine {
+        self.lease = lease;
+        self
+    }
+
+    pub fn deployers(&self) -> &Deployers {
+        &self.deployers
+    }
+}

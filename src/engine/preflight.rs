@@ -1,0 +1,122 @@
+//! Preflight checks: a program or a webhook that must pass before a converge starts ("the
+//! image tag exists", "CI is green for this version"), like hubot-deploy's required contexts.
+
+use super::EngineError;
+use crate::config::HumanDuration;
+use crate::deploy::tail;
+use crate::domain::{KeyPath, Name, PlanStep};
+use std::path::Path;
+
+/// One `preflight = [{ … }]` entry of an environment: exactly one of `program` or `url`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreflightCheck {
+    /// Shown when it fails.
+    pub name: String,
+    /// Run with `args` (`{env}` and `{revision}` are replaced) and `FERRY_ENV`,
+    /// `FERRY_REVISION`, `FERRY_SERVICES` (`svc=version …`); exit 0 passes.
+    pub program: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// POSTed `{"env", "revision", "services": [{"service", "version"}]}`; 2xx passes.
+    pub url: Option<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_timeout() -> HumanDuration {
+    HumanDuration::from_secs(60)
+}
+
+impl PreflightCheck {
+    /// Runs the check for converging `env` to `revision` with `steps`.
+    pub async fn run(
+        &self,
+        env: &Name,
+        revision: u64,
+        steps: &[PlanStep],
+        base_dir: &Path,
+    ) -> Result<(), EngineError> {
+        let fail = |message: String, output: String| EngineError::Preflight {
+            name: self.name.clone(),
+            message,
+            output,
+        };
+        let versions: Vec<(String, String)> = steps
+            .iter()
+            .map(|s| {
+                (
+                    s.service.to_string(),
+                    s.to.get(&KeyPath::version()).cloned().unwrap_or_default(),
+                )
+            })
+            .collect();
+        match (&self.program, &self.url) {
+            (Some(program), None) => {
+                let args = self
+                    .args
+                    .iter()
+                    .map(|a| {
+                        a.replace("{env}", env.as_str())
+                            .replace("{revision}", &revision.to_string())
+                    })
+                    .collect();
+                let services: Vec<String> =
+                    versions.iter().map(|(s, v)| format!("{s}={v}")).collect();
+                let inv = crate::deploy::Invocation {
+                    program: base_dir.join(program),
+                    args,
+                    env: vec![
+                        ("FERRY_ENV".into(), env.to_string()),
+                        ("FERRY_REVISION".into(), revision.to_string()),
+                        ("FERRY_SERVICES".into(), services.join(" ")),
+                    ],
+                    cwd: base_dir.to_path_buf(),
+                    timeout: self.timeout.0,
+                };
+                let out = crate::deploy::run_process(&inv)
+                    .await
+                    .map_err(|e| fail(e.message, e.output))?;
+                if out.success() {
+                    Ok(())
+                } else {
+                    Err(fail(
+                        format!(
+                            "exited with status {}",
+                            out.code.map_or("(signal)".into(), |c| c.to_string())
+                        ),
+                        tail(&out.combined),
+                    ))
+                }
+            }
+            (None, Some(url)) => {
+                let services: Vec<serde_json::Value> = versions
+                    .iter()
+                    .map(|(s, v)| serde_json::json!({ "service": s, "version": v }))
+                    .collect();
+                let body = serde_json::json!({ "env": env.as_str(), "revision": revision, "services": services });
+                let client = reqwest::Client::builder()
+                    .timeout(self.timeout.0)
+                    .build()
+                    .map_err(|e| fail(e.to_string(), String::new()))?;
+                let response = client
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .map_err(|e| fail(format!("cannot reach {url}: {e}"), String::new()))?;
+                let status = response.status();
+                if status.is_success() {
+                    Ok(())
+                } else {
+                    let text = response.text().await.unwrap_or_default();
+                    Err(fail(format!("{url} answered {status}"), tail(&text)))
+                }
+            }
+            _ => Err(fail(
+                "a check needs exactly one of `program` or `url`".into(),
+                String::new(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The converge half of `SqlStore`: applied state per service, deploy records with the
+//! one-running-deploy-per-environment lease, and rollback pins. Portable SQL like `sql.rs`;
+//! the trait impl there delegates here.
+
+use super::sql::{SqlStore, corrupt, get, is_unique_violation, name, to_u64, unavailable};
+use super::{DeployStart, StoreError};
+use crate::domain::{
+    Actor, AppliedService, Deploy, DeployKind, DeployStatus, Millis, Name, NewDeploy, Pin, Step,
+};
+use sqlx::any::AnyRow;
+
+/// The columns of `deploys`, in every query that returns one.
+macro_rules! deploy_columns {
+    () => {
+        "id, env, revision, kind, actor_platform, actor_id, actor_display, status, started, \
+         finished, owner, heartbeat, planned, steps, summary"
+    };
+}
+
+impl SqlStore {
+    pub(super) async fn applied_of(&self, env: &Name) -> Result<Vec<AppliedService>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT service, spec, revision, deploy_id, at FROM applied WHERE env = $1 ORDER BY service",
+        )
+        .bind(env.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok(AppliedService {
+                    service: name(row, "service")?,
+                    spec: serde_json::from_str(&get::<String>(row, "spec")?)
+                        .map_err(|e| corrupt("spec", e))?,
+                    revision: to_u64(get(row, "revision")?)?,
+                    deploy_id: get(row, "deploy_id")?,
+                    at: get(row, "at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn put_applied(
+        &self,
+        env: &Name,
+        applied: &AppliedService,
+    ) -> Result<(), StoreError> {
+        let spec = serde_json::to_string(&applied.spec).map_err(|e| corrupt("spec", e))?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO applied (env, service, spec, revision, deploy_id, at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (env, service) DO UPDATE SET spec = excluded.spec, revision = excluded.revision, \
+             deploy_id = excluded.deploy_id, at = excluded.at",
+        )
+        .bind(env.as_str())
+        .bind(applied.service.as_str())
+        .bind(spec)
+        .bind(applied.revision as i64)
+        .bind(applied.deploy_id)
+        .bind(applied.at)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    pub(super) async fn insert_deploy(
+        &self,
+        deploy: &NewDeploy,
+    ) -> Result<DeployStart, StoreError> {
+        let planned: Vec<&str> = deploy.planned.iter().map(Name::as_str).collect();
+        let planned = serde_json::to_string(&planned).map_err(|e| corrupt("planned", e))?;
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO deploys (env, revision, kind, actor_platform, actor_id, actor_display, status, \
+             started, finished, owner, heartbeat, planned, steps, summary) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, NULL, $8, $7, $9, '[]', '') RETURNING id",
+        )
+        .bind(deploy.env.as_str())
+        .bind(deploy.revision as i64)
+        .bind(deploy.kind.as_str())
+        .bind(&deploy.actor.platform)
+        .bind(&deploy.actor.id)
+        .bind(&deploy.actor.display)
+        .bind(deploy.started)
+        .bind(&deploy.owner)
+        .bind(planned)
+        .fetch_one(&mut *tx)
+        .await;
+        match inserted {
+            Ok(row) => {
+                let id: i64 = get(&row, "id")?;
+                tx.commit().await.map_err(unavailable)?;
+                Ok(DeployStart::Started(id))
+            }
+            Err(e) if is_unique_violation(&e) => {
+                super::sql::rollback(tx).await;
+                match self.running(&deploy.env).await? {
+                    Some(running) => Ok(DeployStart::Busy(Box::new(running))),
+                    // It finished between the two statements: the caller may simply try again.
+                    None => Ok(DeployStart::Retry),
+                }
+            }
+            Err(e) => {
+                super::sql::rollback(tx).await;
+                Err(unavailable(e))
+            }
+        }
+    }
+
+    pub(super) async fn beat(&self, id: i64, now: Millis) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE deploys SET heartbeat = $2 WHERE id = $1 AND status = 'running'")
+                .bind(id)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(super) async fn put_steps(&self, id: i64, steps: &[Step]) -> Result<(), StoreError> {
+        let steps = serde_json::to_string(steps).map_err(|e| corrupt("steps", e))?;
+        sqlx::query("UPDATE deploys SET steps = $2 WHERE id = $1")
+            .bind(id)
+            .bind(steps)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    pub(super) async fn end_deploy(
+        &self,
+        id: i64,
+        status: DeployStatus,
+        steps: &[Step],
+        summary: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let steps = serde_json::to_string(steps).map_err(|e| corrupt("steps", e))?;
+        sqlx::query(
+            "UPDATE deploys SET status = $2, steps = $3, summary = $4, finished = $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(steps)
+        .bind(summary)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    pub(super) async fn interrupt(
+        &self,
+        id: i64,
+        heartbeat: Millis,
+        summary: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE deploys SET status = 'interrupted', summary = $3, finished = $4 \
+             WHERE id = $1 AND status = 'running' AND heartbeat = $2",
+        )
+        .bind(id)
+        .bind(heartbeat)
+        .bind(summary)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(super) async fn list_deploys(
+        &self,
+        env: &Name,
+        limit: u32,
+    ) -> Result<Vec<Deploy>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            deploy_columns!(),
+            " FROM deploys WHERE env = $1 ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(env.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(deploy_from_row).collect()
+    }
+
+    pub(super) async fn running(&self, env: &Name) -> Result<Option<Deploy>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            deploy_columns!(),
+            " FROM deploys WHERE env = $1 AND status = 'running'"
+        ))
+        .bind(env.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        row.as_ref().map(deploy_from_row).transpose()
+    }
+
+    pub(super) async fn pin_of(&self, env: &Name) -> Result<Option<Pin>, StoreError> {
+        let row = sqlx::query("SELECT env, revision, by_platform, by_id, by_display, at, reason FROM pins WHERE env = $1")
+            .bind(env.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(pin_from_row).transpose()
+    }
+
+    pub(super) async fn put_pin(&self, pin: &Pin) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO pins (env, revision, by_platform, by_id, by_display, at, reason) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (env) DO UPDATE SET revision = excluded.revision, by_platform = excluded.by_platform, \
+             by_id = excluded.by_id, by_display = excluded.by_display, at = excluded.at, reason = excluded.reason",
+        )
+        .bind(pin.env.as_str())
+        .bind(pin.revision as i64)
+        .bind(&pin.by.platform)
+        .bind(&pin.by.id)
+        .bind(&pin.by.display)
+        .bind(pin.at)
+        .bind(&pin.reason)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    pub(super) async fn remove_pin(&self, env: &Name) -> Result<Option<Pin>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("DELETE FROM pins WHERE env = $1 RETURNING env, revision, by_platform, by_id, by_display, at, reason")
+            .bind(env.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        row.as_ref().map(pin_from_row).transpose()
+    }
+}
+
+fn deploy_from_row(row: &AnyRow) -> Result<Deploy, StoreError> {
+    let planned: Vec<String> =
+        serde_json::from_str(&get::<String>(row, "planned")?).map_err(|e| corrupt("planned", e))?;
+    let planned = planned
+        .iter()
+        .map(|p| Name::parse(p).map_err(|e| corrupt("planned", e)))
+        .collect::<Result<_, _>>()?;
+    let status: String = get(row, "status")?;
+    let kind: String = get(row, "kind")?;
+    Ok(Deploy {
+        id: get(row, "id")?,
+        env: name(row, "env")?,
+        revision: to_u64(get(row, "revision")?)?,
+        kind: DeployKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+        actor: Actor {
+            platform: get(row, "actor_platform")?,
+            id: get(row, "actor_id")?,
+            display: get(row, "actor_display")?,
+        },
+        status: DeployStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        started: get(row, "started")?,
+        finished: get(row, "finished")?,
+        owner: get(row, "owner")?,
+        heartbeat: get(row, "heartbeat")?,
+        planned,
+        steps: serde_json::from_str(&get::<String>(row, "steps")?)
+            .map_err(|e| corrupt("steps", e))?,
+        summary: get(row, "summary")?,
+    })
+}
+
+fn pin_from_row(row: &AnyRow) -> Result<Pin, StoreError> {
+    Ok(Pin {
+        env: name(row, "env")?,
+        revision: to_u64(get(row, "revision")?)?,
+        by: Actor {
+            platform: get(row, "by_platform")?,
+            id: get(row, "by_id")?,
+            display: get(row, "by_display")?,
+        },
+        at: get(row, "at")?,
+        reason: get(row, "reason")?,
+    })
+}
