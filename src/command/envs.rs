@@ -1,15 +1,22 @@
-//! `envs`: every environment with its head revision, lock and rules.
+//! `envs`: every environment at a glance: desired and applied revision, pending changes and
+//! drift, the last deploy, lock, pin and rules.
 
 use super::context::{Context, describe_lock};
 use super::error::CommandError;
-use super::{Info, Reply};
+use super::status::observe_all;
+use super::{Info, Reply, render};
+use crate::deploy::Live;
+use crate::domain::{DeployStatus, KeyPath, Name};
 use crate::policy::Permission;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const INFO: Info = Info {
     name: "envs",
     usage: "envs",
-    summary: "list environments: head revision, lock, protection",
-    detail: "One line per configured environment.",
+    summary: "every environment: desired and applied revision, drift, last deploy, lock, pin",
+    detail: "One line per configured environment. `applied` is the revision of the last \
+successful deploy; `state` counts services not yet applied and services whose live version \
+differs from the applied one (drift).",
 };
 
 pub async fn execute(ctx: &Context<'_>) -> Result<Reply, CommandError> {
@@ -17,14 +24,64 @@ pub async fn execute(ctx: &Context<'_>) -> Result<Reply, CommandError> {
     let now = ctx.now();
     let mut rows = Vec::new();
     for (name, env) in &ctx.config.environments {
-        let head = ctx.store.head(name).await?;
-        let revision = head
-            .map(|h| h.meta.label())
-            .unwrap_or_else(|| "(none)".to_string());
-        let lock = match ctx.store.lock(name).await? {
-            Some(lock) if lock.is_active(now) => describe_lock(&lock),
-            _ => String::new(),
-        };
+        ctx.engine.reap(name).await?;
+        let (head, desired) = ctx.head(name).await?;
+        let applied: BTreeMap<Name, _> = ctx
+            .store
+            .applied(name)
+            .await?
+            .into_iter()
+            .map(|a| (a.service.clone(), a))
+            .collect();
+        let deploys = ctx.store.deploys(name, 20).await?;
+        let applied_rev = deploys
+            .iter()
+            .find(|d| d.status == DeployStatus::Succeeded)
+            .map(|d| format!("{name}@{}", d.revision));
+        let pending = desired
+            .services
+            .iter()
+            .filter(|(s, spec)| applied.get(*s).map(|a| &a.spec) != Some(*spec))
+            .count();
+        let observed: BTreeSet<&Name> = applied.keys().collect();
+        let lives = observe_all(ctx, name, env, &observed).await;
+        let drifted = observed
+            .iter()
+            .zip(lives)
+            .filter(|(service, live)| {
+                let want = applied[**service].spec.get(&KeyPath::version());
+                match live {
+                    Ok(Live::Running { version }) => want != Some(version),
+                    Ok(Live::NotRunning) => true,
+                    _ => false,
+                }
+            })
+            .count();
+        let mut state = Vec::new();
+        if pending > 0 {
+            state.push(format!("{pending} not yet applied"));
+        }
+        if drifted > 0 {
+            state.push(format!("{drifted} drifted"));
+        }
+        if state.is_empty() {
+            state.push(if applied.is_empty() {
+                "never deployed".to_string()
+            } else {
+                "up to date".to_string()
+            });
+        }
+        let last = deploys
+            .first()
+            .map(|d| format!("#{} {} {}", d.id, d.status, render::time(d.started)))
+            .unwrap_or_default();
+        let mut holds = Vec::new();
+        if let Some(lock) = ctx.store.lock(name).await?.filter(|l| l.is_active(now)) {
+            holds.push(describe_lock(&lock));
+        }
+        if let Some(pin) = ctx.store.pin(name).await? {
+            holds.push(format!("pinned at @{} by {}", pin.revision, pin.by));
+        }
         let mut rules = Vec::new();
         if env.protected {
             rules.push("protected".to_string());
@@ -44,11 +101,30 @@ pub async fn execute(ctx: &Context<'_>) -> Result<Reply, CommandError> {
                 .collect();
             rules.push(format!("promotes to {}", targets.join(", ")));
         }
-        rows.push(vec![name.to_string(), revision, rules.join(", "), lock]);
+        rows.push(vec![
+            name.to_string(),
+            head.map(|h| format!("{name}@{h}"))
+                .unwrap_or_else(|| "(none)".to_string()),
+            applied_rev.unwrap_or_else(|| "-".to_string()),
+            state.join(", "),
+            last,
+            holds.join("; "),
+            rules.join(", "),
+        ]);
     }
     let count = rows.len();
     Ok(
-        Reply::ok(format!("{count} environment{}", super::env::plural(count)))
-            .table(&["environment", "desired", "rules", "lock"], rows),
+        Reply::ok(format!("{count} environment{}", super::env::plural(count))).table(
+            &[
+                "environment",
+                "desired",
+                "applied",
+                "state",
+                "last deploy",
+                "lock/pin",
+                "rules",
+            ],
+            rows,
+        ),
     )
 }

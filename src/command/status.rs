@@ -45,6 +45,31 @@ fn version(spec: Option<&ServiceSpec>) -> String {
         .unwrap_or_else(|| "-".to_string())
 }
 
+/// What the environment's deployer observes for each of `services`, concurrently, each bounded
+/// by a timeout; an error says why a service could not be observed.
+pub async fn observe_all(
+    ctx: &Context<'_>,
+    env: &Name,
+    config: &crate::config::EnvironmentConfig,
+    services: &BTreeSet<&Name>,
+) -> Vec<Result<Live, String>> {
+    let deployer = ctx.engine.deployers().get(config.deployer.get_ref());
+    join_all(services.iter().map(|service| {
+        let deployer = deployer.clone();
+        async move {
+            let Some(deployer) = deployer else {
+                return Err("no deployer".to_string());
+            };
+            match tokio::time::timeout(OBSERVE_TIMEOUT, deployer.observe(env, service)).await {
+                Ok(Ok(live)) => Ok(live),
+                Ok(Err(e)) => Err(e.message),
+                Err(_) => Err("observing timed out".to_string()),
+            }
+        }
+    }))
+    .await
+}
+
 impl Status {
     pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         let env = &self.env;
@@ -60,21 +85,7 @@ impl Status {
             .map(|a| (a.service.clone(), a))
             .collect();
         let services: BTreeSet<&Name> = desired.services.keys().chain(applied.keys()).collect();
-        let deployer = ctx.engine.deployers().get(config.deployer.get_ref());
-        let lives = join_all(services.iter().map(|service| {
-            let deployer = deployer.clone();
-            async move {
-                let Some(deployer) = deployer else {
-                    return Err("no deployer".to_string());
-                };
-                match tokio::time::timeout(OBSERVE_TIMEOUT, deployer.observe(env, service)).await {
-                    Ok(Ok(live)) => Ok(live),
-                    Ok(Err(e)) => Err(e.message),
-                    Err(_) => Err("observing timed out".to_string()),
-                }
-            }
-        }))
-        .await;
+        let lives = observe_all(ctx, env, config, &services).await;
         let (mut pending, mut drifted) = (0, 0);
         let mut rows = Vec::new();
         for (service, live) in services.iter().zip(lives) {

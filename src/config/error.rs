@@ -37,9 +37,44 @@ impl ConfigError {
     /// Turns a TOML parse or deserialization error into one naming the line and, for unknown
     /// keys or kinds, the nearest valid one.
     pub fn from_toml(file: &str, text: &str, err: &toml::de::Error) -> ConfigError {
-        let line = err.span().map(|span| line_of(text, span.start));
+        let line = err
+            .span()
+            .map(|span| line_of(text, refine(text, span.start, err.message())));
         ConfigError::new(file, line, explain(err.message()))
     }
+}
+
+/// Errors inside a buffered table (a `[deployers.*]` table, whose `kind` picks the type) are
+/// reported by the parser at the table's header. When the message quotes the offending key or
+/// value, point at its first appearance in that table instead.
+fn refine(text: &str, at: usize, message: &str) -> usize {
+    let Some(quoted) = message.split('`').nth(1).filter(|q| !q.is_empty()) else {
+        return at;
+    };
+    let table_start = text[..(at + 1).min(text.len())]
+        .rfind("\n[")
+        .map_or(0, |i| i + 1);
+    if !text[table_start..].starts_with('[') {
+        return at;
+    }
+    let body_start = text[table_start..]
+        .find('\n')
+        .map_or(text.len(), |i| table_start + i + 1);
+    let body_end = text[body_start..]
+        .find("\n[")
+        .map_or(text.len(), |i| body_start + i);
+    let body = &text[body_start..body_end];
+    let mut offset = 0;
+    for line in body.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let is_key =
+            trimmed.starts_with(quoted) && trimmed[quoted.len()..].trim_start().starts_with('=');
+        if is_key || line.contains(&format!("\"{quoted}\"")) {
+            return body_start + offset;
+        }
+        offset += line.len();
+    }
+    at
 }
 
 /// 1-based line of byte offset `at`.
@@ -89,6 +124,27 @@ mod tests {
         );
         let msg = "unknown variant `comand`, expected one of `command`, `webhook`, `noop`";
         assert!(explain(msg).contains("did you mean `command`?"));
+    }
+
+    #[test]
+    fn errors_in_buffered_tables_point_at_the_offending_line() {
+        let text = "[bot]\nname = \"x\"\n\n[deployers.local]\nkind = \"command\"\ntimeout = \"6x\"\nprogrm = \"y\"\n";
+        let header = text.find("[deployers").unwrap();
+        assert_eq!(
+            line_of(text, refine(text, header, "`6x` is not a duration")),
+            6
+        );
+        assert_eq!(
+            line_of(
+                text,
+                refine(text, header, "unknown field `progrm`, expected")
+            ),
+            7
+        );
+        assert_eq!(
+            line_of(text, refine(text, header, "missing field `program`")),
+            4
+        );
     }
 
     #[test]
