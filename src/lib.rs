@@ -10,7 +10,9 @@
 //! - `policy`: roles, permissions and who holds them.
 //! - `store`: the `Store` trait and its SQLite and PostgreSQL backends.
 //! - `deploy`: deployers (deployment adapters) and their config.
-//! - `chat`: transports (the shell) and rendering a `Reply` for each.
+//! - `chat`: transports (shell, Slack, Discord) and rendering a `Reply` for each.
+//! - `engine`: converge: plan, lease, waves, verify, roll back, progress events.
+//! - `serve`, `http`: `ferry serve`: transports and the HTTP listener.
 //! - `config`: loading and validating `ferry.toml` and seed files.
 //! - `app`: config + store + clock wired together; what every transport calls.
 //! - `check`: `ferry check-config`.
@@ -25,5 +27,7 @@ pub mod config;
 pub mod deploy;
 pub mod domain;
 pub mod engine;
+pub mod http;
 pub mod policy;
+pub mod serve;
 pub mod store;

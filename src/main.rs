@@ -40,6 +40,11 @@ enum Cmd {
         #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Serve every configured transport (Slack, Discord) and the HTTP listener.
+    Serve {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Validate the configuration and its seed files, and summarise them.
     CheckConfig {
         #[arg(long)]
@@ -51,6 +56,9 @@ enum Cmd {
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    // One TLS provider for every client (reqwest, slack-morphism, serenity, sqlx): should a
+    // dependency ever enable a second one, rustls would otherwise refuse to pick.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -77,6 +85,7 @@ fn main() -> ExitCode {
                 user,
                 command,
             } => run(config, user, command.join(" ")).await,
+            Cmd::Serve { config } => serve(config).await,
             Cmd::CheckConfig { config } => ferry::check::check_config(config.as_deref()).await,
         }
     })
@@ -160,5 +169,28 @@ async fn run(config: Option<PathBuf>, user: Option<String>, text: String) -> Exi
     match reply.outcome {
         Outcome::Ok => ExitCode::SUCCESS,
         Outcome::Refused | Outcome::Failed => ExitCode::FAILURE,
+    }
+}
+
+async fn serve(config: Option<PathBuf>) -> ExitCode {
+    let config = match Config::discover(config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("ferry: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match ferry::serve::serve(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferry: {e}");
+            match e {
+                ferry::serve::ServeError::Config(_)
+                | ferry::serve::ServeError::Start(StartError::Config(_)) => {
+                    ExitCode::from(EXIT_USAGE)
+                }
+                _ => ExitCode::FAILURE,
+            }
+        }
     }
 }

@@ -17,13 +17,15 @@ pub fn render(reply: &Reply) -> String {
             Block::Next { label, command } => {
                 out.push_str(&format!("{label}: {command}\n"));
             }
-            Block::Table { header, rows } => render_table(&mut out, header, rows),
+            Block::Table { header, rows } => out.push_str(&table(header, rows)),
         }
     }
     out
 }
 
-fn render_table(out: &mut String, header: &[String], rows: &[Vec<String>]) {
+/// A table as aligned columns, each line indented by two spaces.
+pub fn table(header: &[String], rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
     let columns = header.len();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
@@ -50,6 +52,7 @@ fn render_table(out: &mut String, header: &[String], rows: &[Vec<String>]) {
     for row in rows {
         line(row);
     }
+    out
 }
 
 #[cfg(test)]

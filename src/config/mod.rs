@@ -76,15 +76,22 @@ pub struct StoreConfig {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackConfig {
+    /// Environment variable holding the app-level token (`xapp-…`, for Socket Mode).
     pub app_token_env: String,
+    /// Environment variable holding the bot token (`xoxb-…`).
     pub bot_token_env: String,
+    /// Web API base URL, for Slack-compatible servers (default `https://slack.com/api`).
+    pub api_url: Option<String>,
 }
 
 /// `[discord]`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiscordConfig {
+    /// Environment variable holding the bot token.
     pub token_env: String,
+    /// REST base URL, for Discord-compatible servers (default `https://discord.com`).
+    pub api_url: Option<String>,
 }
 
 /// `[http]`.

@@ -157,6 +157,18 @@ pub trait Store: Send + Sync {
 
     /// Lifts the pin, returning it.
     async fn clear_pin(&self, env: &Name) -> Result<Option<Pin>, StoreError>;
+
+    /// Records that chat event `event_id` of `platform` is being handled; `false` when it
+    /// already was (a redelivery), in this process or any other sharing the store.
+    async fn claim_event(
+        &self,
+        platform: &str,
+        event_id: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError>;
+
+    /// Forgets claimed events older than `before` (platforms stop redelivering after minutes).
+    async fn forget_events(&self, before: Millis) -> Result<u64, StoreError>;
 }
 
 /// Opens (creating and migrating if needed) the store at `url`. Relative SQLite paths resolve

@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "deploys",
         include_str!("migrations/postgres/0002_deploys.sql"),
     ),
+    (
+        3,
+        "chat_events",
+        include_str!("migrations/postgres/0003_chat_events.sql"),
+    ),
 ];
 
 /// Connections per process; ferry's queries are short.

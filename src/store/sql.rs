@@ -526,6 +526,45 @@ impl Store for SqlStore {
     async fn clear_pin(&self, env: &Name) -> Result<Option<Pin>, StoreError> {
         self.remove_pin(env).await
     }
+
+    async fn claim_event(
+        &self,
+        platform: &str,
+        event_id: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let inserted =
+            sqlx::query("INSERT INTO chat_events (platform, event_id, at) VALUES ($1, $2, $3)")
+                .bind(platform)
+                .bind(event_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await;
+        match inserted {
+            Ok(_) => {
+                tx.commit().await.map_err(unavailable)?;
+                Ok(true)
+            }
+            Err(e) if is_unique_violation(&e) => {
+                rollback(tx).await;
+                Ok(false)
+            }
+            Err(e) => {
+                rollback(tx).await;
+                Err(unavailable(e))
+            }
+        }
+    }
+
+    async fn forget_events(&self, before: Millis) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM chat_events WHERE at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
 }
 
 /// Ends a transaction that must leave no trace. A failed rollback is not reported: the

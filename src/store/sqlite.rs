@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "deploys",
         include_str!("migrations/sqlite/0002_deploys.sql"),
     ),
+    (
+        3,
+        "chat_events",
+        include_str!("migrations/sqlite/0003_chat_events.sql"),
+    ),
 ];
 
 /// How long a connection waits for another one's write lock before giving up with

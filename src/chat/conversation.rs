@@ -1,0 +1,167 @@
+//! What every chat transport does with one command: claim the event so a redelivery never runs
+//! it twice, run it, show deploy progress by editing one message (throttled to the platform's
+//! rate limits), and post the reply in the asker's thread, split to fit, never cut.
+//! Platform specifics sit behind `Thread`; this module knows no platform.
+
+use super::markdown::{Dialect, render, split};
+use crate::app::App;
+use crate::command::Reply;
+use crate::domain::{Actor, Origin};
+use std::time::{Duration, Instant};
+
+/// Least time between two edits of the progress message: Slack's chat.update and Discord's
+/// message edits are both rate limited to about one per second per channel.
+pub const EDIT_INTERVAL: Duration = Duration::from_millis(1000);
+
+/// A command as a transport received it.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// The platform's id for this event, for dedupe (`Ev0123`, a message or interaction id).
+    pub event_id: String,
+    pub actor: Actor,
+    pub origin: Origin,
+    /// The command, already stripped of the bot's name or prefix.
+    pub text: String,
+}
+
+/// Where replies to one command go: the thread (Slack), the reply chain (Discord).
+#[async_trait::async_trait]
+pub trait Thread: Send + Sync {
+    /// Posts a message; returns its id for editing.
+    async fn post(&self, text: &str) -> Result<String, String>;
+    /// Replaces the text of a message posted earlier.
+    async fn edit(&self, id: &str, text: &str) -> Result<(), String>;
+}
+
+/// How a platform wants text.
+#[derive(Debug, Clone, Copy)]
+pub struct Format {
+    pub dialect: Dialect,
+    /// Longest message, in bytes, with room to spare.
+    pub limit: usize,
+}
+
+/// Handles one incoming command end to end. Returns `false` when the event was a redelivery
+/// and nothing ran.
+pub async fn handle(app: &App, incoming: &Incoming, thread: &dyn Thread, format: Format) -> bool {
+    let platform = incoming.origin.platform.clone();
+    match app
+        .store
+        .claim_event(&platform, &incoming.event_id, app.clock.now())
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(platform = %platform, event = %incoming.event_id, "redelivered event ignored");
+            return false;
+        }
+        Err(e) => {
+            // Without the dedupe record a redelivery could run the command twice: refuse.
+            tracing::error!(error = %e, "cannot record the chat event; not running it");
+            let _ = thread
+                .post(&format!(
+                    "The store is unavailable ({e}); nothing was run. Try again in a moment."
+                ))
+                .await;
+            return false;
+        }
+    }
+    let (sink, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let mut progress = Progress::default();
+    let reply = {
+        let running = app.handle_with_events(
+            &incoming.actor,
+            &incoming.origin,
+            &incoming.text,
+            Some(&sink),
+        );
+        tokio::pin!(running);
+        let mut tick = tokio::time::interval(EDIT_INTERVAL);
+        loop {
+            tokio::select! {
+                reply = &mut running => break reply,
+                Some(event) = events.recv() => progress.lines.push(event.line()),
+                _ = tick.tick() => progress.flush(thread, format, false).await,
+            }
+        }
+    };
+    drop(sink);
+    while let Ok(event) = events.try_recv() {
+        progress.lines.push(event.line());
+    }
+    deliver(thread, format, &reply, progress).await;
+    true
+}
+
+/// The live progress message of a deploy.
+#[derive(Default)]
+struct Progress {
+    lines: Vec<String>,
+    /// The message showing progress, once posted.
+    message: Option<String>,
+    shown: usize,
+    last_edit: Option<Instant>,
+}
+
+impl Progress {
+    fn text(&self, format: Format) -> String {
+        let body = self.lines.join("\n");
+        let mut text = format!("```\n{body}\n```");
+        if text.len() > format.limit {
+            // Keep the newest lines: the full list is in the final reply.
+            let keep: Vec<&str> = body
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            text = format!("```\n…\n{}\n```", keep.join("\n"));
+        }
+        text
+    }
+
+    async fn flush(&mut self, thread: &dyn Thread, format: Format, last: bool) {
+        if self.lines.len() == self.shown {
+            return;
+        }
+        if !last && self.last_edit.is_some_and(|t| t.elapsed() < EDIT_INTERVAL) {
+            return;
+        }
+        let text = self.text(format);
+        match &self.message {
+            None => match thread.post(&text).await {
+                Ok(id) => self.message = Some(id),
+                Err(e) => tracing::warn!(error = %e, "could not post progress"),
+            },
+            Some(id) => {
+                if let Err(e) = thread.edit(id, &text).await {
+                    tracing::warn!(error = %e, "could not update progress");
+                }
+            }
+        }
+        self.shown = self.lines.len();
+        self.last_edit = Some(Instant::now());
+    }
+}
+
+/// Posts the reply: into the progress message when there is one (so the thread ends with the
+/// outcome), then any further pieces.
+async fn deliver(thread: &dyn Thread, format: Format, reply: &Reply, progress: Progress) {
+    let pieces = split(&render(reply, format.dialect), format.limit);
+    let mut pieces = pieces.iter();
+    // Only take the first piece when there is a progress message to put it in.
+    if let Some(id) = &progress.message
+        && let Some(first) = pieces.next()
+        && let Err(e) = thread.edit(id, first).await
+    {
+        tracing::warn!(error = %e, "could not replace progress with the outcome; posting it");
+        let _ = thread.post(first).await;
+    }
+    for piece in pieces {
+        if let Err(e) = thread.post(piece).await {
+            tracing::error!(error = %e, "could not post a reply");
+        }
+    }
+}

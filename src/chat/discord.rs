@@ -1,0 +1,345 @@
+//! The Discord transport: serenity's gateway client (with the message content intent).
+//! Commands come from mentions, direct messages and the prefix or bot name, and from the
+//! `/ferry` application command registered at start-up. Replies are Discord replies (or the
+//! interaction's response); a converge's progress edits one message; the 2000-character limit
+//! is met by splitting. Identities are `discord:<user id>`.
+
+use super::addressing::strip_address;
+use super::conversation::{Format, Incoming, Thread, handle};
+use super::markdown::DISCORD;
+use super::{Transport, TransportError};
+use crate::app::App;
+use crate::config::DiscordConfig;
+use crate::domain::{Actor, Origin};
+use serenity::all::{
+    ChannelId, Command, CommandInteraction, CommandOptionType, Context, CreateCommand,
+    CreateCommandOption, CreateInteractionResponseFollowup, CreateMessage, EditInteractionResponse,
+    EditMessage, EventHandler, GatewayIntents, Http, HttpBuilder, Interaction, Message, MessageId,
+    Ready,
+};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Discord's limit is 2000 characters; stay below it with room for continuation marks.
+const MESSAGE_LIMIT: usize = 1900;
+
+/// The gateway transport.
+pub struct DiscordTransport {
+    token: String,
+    api_url: Option<String>,
+}
+
+impl DiscordTransport {
+    /// Reads the token from the environment variable `config` names.
+    pub fn from_config(config: &DiscordConfig) -> Result<DiscordTransport, TransportError> {
+        Ok(DiscordTransport {
+            token: super::secret_from_env(&config.token_env)?,
+            api_url: config.api_url.clone(),
+        })
+    }
+
+    fn http(&self) -> Http {
+        match &self.api_url {
+            // serenity only honours a base URL with its rate limiter off (serenity#1739);
+            // production keeps the limiter and Discord's own URL.
+            Some(url) => HttpBuilder::new(&self.token)
+                .proxy(url.trim_end_matches('/'))
+                .ratelimiter_disabled(true)
+                .build(),
+            None => HttpBuilder::new(&self.token).build(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for DiscordTransport {
+    fn name(&self) -> &'static str {
+        "discord"
+    }
+
+    async fn run(
+        &self,
+        app: Arc<App>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), TransportError> {
+        let http = self.http();
+        let me = http.get_current_user().await.map_err(|e| {
+            TransportError::Auth(format!("discord: the bot token was refused: {e}"))
+        })?;
+        let handler = Handler {
+            app,
+            bot: me.id.get(),
+            channels: Mutex::new(HashMap::new()),
+        };
+        let intents = GatewayIntents::GUILD_MESSAGES
+            | GatewayIntents::DIRECT_MESSAGES
+            | GatewayIntents::MESSAGE_CONTENT;
+        let mut client = serenity::all::ClientBuilder::new_with_http(http, intents)
+            .event_handler(handler)
+            .await
+            .map_err(|e| {
+                TransportError::Failed(format!("discord: cannot build the client: {e}"))
+            })?;
+        let shards = client.shard_manager.clone();
+        let running = tokio::spawn(async move { client.start().await });
+        tokio::select! {
+            result = running => match result {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(TransportError::Failed(format!("discord: the gateway connection ended: {e}"))),
+                Err(e) => Err(TransportError::Failed(format!("discord: {e}"))),
+            },
+            () = super::stopped(&mut shutdown) => {
+                shards.shutdown_all().await;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// serenity's event handler.
+struct Handler {
+    app: Arc<App>,
+    bot: u64,
+    /// `#name` per channel id, for channel bindings and the audit trail.
+    channels: Mutex<HashMap<u64, String>>,
+}
+
+impl Handler {
+    /// The command in a message, if it is addressed to ferry.
+    fn command_in(&self, msg: &Message) -> Option<String> {
+        if msg.author.bot {
+            return None;
+        }
+        let text = msg.content.trim();
+        for mention in [format!("<@{}>", self.bot), format!("<@!{}>", self.bot)] {
+            if let Some(rest) = text.strip_prefix(&mention) {
+                return Some(rest.trim().to_string());
+            }
+        }
+        let config = &self.app.config.bot;
+        match strip_address(text, &config.name, &config.prefixes) {
+            Some(command) => Some(command.to_string()),
+            None if msg.guild_id.is_none() => Some(text.to_string()),
+            None => None,
+        }
+    }
+
+    async fn channel_name(&self, ctx: &Context, channel: ChannelId, is_dm: bool) -> String {
+        if is_dm {
+            return "direct message".to_string();
+        }
+        if let Some(name) = self
+            .channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&channel.get())
+        {
+            return name.clone();
+        }
+        let name = match channel.to_channel(&ctx.http).await {
+            Ok(serenity::all::Channel::Guild(guild)) => format!("#{}", guild.name),
+            _ => format!("#{}", channel.get()),
+        };
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(channel.get(), name.clone());
+        name
+    }
+
+    async fn incoming(
+        &self,
+        ctx: &Context,
+        event_id: String,
+        user: &serenity::all::User,
+        channel: ChannelId,
+        is_dm: bool,
+        text: String,
+    ) -> Incoming {
+        let display = user
+            .global_name
+            .clone()
+            .unwrap_or_else(|| user.name.clone());
+        Incoming {
+            event_id,
+            actor: Actor::new("discord", &user.id.get().to_string(), &display),
+            origin: Origin {
+                platform: "discord".into(),
+                channel: Some(self.channel_name(ctx, channel, is_dm).await),
+            },
+            text,
+        }
+    }
+}
+
+fn format() -> Format {
+    Format {
+        dialect: DISCORD,
+        limit: MESSAGE_LIMIT,
+    }
+}
+
+#[async_trait::async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        tracing::info!(user = %ready.user.name, "discord: connected");
+        let command = CreateCommand::new("ferry")
+            .description("Run a ferry command")
+            .add_option(
+                CreateCommandOption::new(
+                    CommandOptionType::String,
+                    "command",
+                    "e.g. env staging, converge staging",
+                )
+                .required(true),
+            );
+        if let Err(e) = Command::create_global_command(&ctx.http, command).await {
+            tracing::warn!(error = %e, "discord: could not register /ferry");
+        }
+    }
+
+    async fn message(&self, ctx: Context, msg: Message) {
+        let Some(text) = self.command_in(&msg) else {
+            return;
+        };
+        let incoming = self
+            .incoming(
+                &ctx,
+                msg.id.get().to_string(),
+                &msg.author,
+                msg.channel_id,
+                msg.guild_id.is_none(),
+                text,
+            )
+            .await;
+        let thread = Replies {
+            http: ctx.http.clone(),
+            channel: msg.channel_id,
+            reply_to: msg.id,
+        };
+        handle(&self.app, &incoming, &thread, format()).await;
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        let Interaction::Command(command) = interaction else {
+            return;
+        };
+        if command.data.name != "ferry" {
+            return;
+        }
+        let text = command
+            .data
+            .options
+            .iter()
+            .find(|o| o.name == "command")
+            .and_then(|o| o.value.as_str())
+            .unwrap_or_default()
+            .to_string();
+        // Discord wants an answer within 3 s; a deploy takes longer, so defer and edit.
+        if let Err(e) = command.defer(&ctx.http).await {
+            tracing::warn!(error = %e, "discord: could not acknowledge the interaction");
+        }
+        let incoming = self
+            .incoming(
+                &ctx,
+                command.id.get().to_string(),
+                &command.user,
+                command.channel_id,
+                command.guild_id.is_none(),
+                text,
+            )
+            .await;
+        let thread = InteractionReplies {
+            http: ctx.http.clone(),
+            command,
+            original_used: AtomicBool::new(false),
+        };
+        handle(&self.app, &incoming, &thread, format()).await;
+    }
+}
+
+/// Replies to a message, as Discord replies.
+struct Replies {
+    http: Arc<Http>,
+    channel: ChannelId,
+    reply_to: MessageId,
+}
+
+#[async_trait::async_trait]
+impl Thread for Replies {
+    async fn post(&self, text: &str) -> Result<String, String> {
+        let message = CreateMessage::new()
+            .content(text)
+            .reference_message((self.channel, self.reply_to));
+        self.channel
+            .send_message(&self.http, message)
+            .await
+            .map(|m| m.id.get().to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn edit(&self, id: &str, text: &str) -> Result<(), String> {
+        let id: u64 = id.parse().map_err(|_| format!("bad message id {id}"))?;
+        self.channel
+            .edit_message(
+                &self.http,
+                MessageId::new(id),
+                EditMessage::new().content(text),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Replies to a `/ferry` interaction: the deferred original response first, follow-ups after.
+struct InteractionReplies {
+    http: Arc<Http>,
+    command: CommandInteraction,
+    original_used: AtomicBool,
+}
+
+const ORIGINAL: &str = "@original";
+
+#[async_trait::async_trait]
+impl Thread for InteractionReplies {
+    async fn post(&self, text: &str) -> Result<String, String> {
+        if !self.original_used.swap(true, Ordering::SeqCst) {
+            self.command
+                .edit_response(&self.http, EditInteractionResponse::new().content(text))
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(ORIGINAL.to_string());
+        }
+        self.command
+            .create_followup(
+                &self.http,
+                CreateInteractionResponseFollowup::new().content(text),
+            )
+            .await
+            .map(|m| m.id.get().to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn edit(&self, id: &str, text: &str) -> Result<(), String> {
+        if id == ORIGINAL {
+            return self
+                .command
+                .edit_response(&self.http, EditInteractionResponse::new().content(text))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+        }
+        let id: u64 = id.parse().map_err(|_| format!("bad message id {id}"))?;
+        self.command
+            .edit_followup(
+                &self.http,
+                MessageId::new(id),
+                CreateInteractionResponseFollowup::new().content(text),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}

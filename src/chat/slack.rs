@@ -1,0 +1,455 @@
+//! The Slack transport: Socket Mode (no public URL needed) through slack-morphism. Commands come
+//! from @mentions, direct messages, messages starting with the bot's name or a prefix in
+//! channels the bot is in, and the `/ferry` slash command. Replies go to the thread of the
+//! message that asked; a converge's progress edits one message in place. Identities are
+//! `slack:<user id>`; display and channel names are looked up (and cached) for replies, the
+//! audit trail and channel bindings.
+
+use super::addressing::strip_address;
+use super::conversation::{Format, Incoming, Thread, handle};
+use super::markdown::SLACK;
+use super::{Transport, TransportError};
+use crate::app::App;
+use crate::config::SlackConfig;
+use crate::domain::{Actor, Origin};
+use slack_morphism::prelude::*;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Slack's message text limit is 40k, but long messages are unreadable; split well before.
+const MESSAGE_LIMIT: usize = 3500;
+
+/// The Socket Mode transport.
+pub struct SlackTransport {
+    client: Arc<SlackHyperClient>,
+    app_token: SlackApiToken,
+    bot_token: SlackApiToken,
+    bot_user: String,
+}
+
+/// What the event callbacks (plain `fn`s, as slack-morphism requires) reach through the
+/// listener's user state.
+struct Shared {
+    app: Arc<App>,
+    client: Arc<SlackHyperClient>,
+    bot_token: SlackApiToken,
+    bot_user: String,
+    users: Mutex<HashMap<String, String>>,
+    channels: Mutex<HashMap<String, String>>,
+}
+
+/// Builds the client; with `api_url` (a Slack-compatible server, e.g. a test fake) plain
+/// `http://` is allowed too.
+fn client(api_url: Option<&str>) -> Result<Arc<SlackHyperClient>, TransportError> {
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| TransportError::Failed(format!("slack: no TLS root certificates: {e}")))?;
+    let https = if api_url.is_some() {
+        builder.https_or_http()
+    } else {
+        builder.https_only()
+    }
+    .enable_http1()
+    .enable_http2()
+    .build();
+    let mut connector = SlackClientHyperConnector::with_connector(https);
+    if let Some(url) = api_url {
+        connector = connector.with_slack_api_url(url);
+    }
+    Ok(Arc::new(SlackClient::new(connector)))
+}
+
+impl SlackTransport {
+    /// Reads the tokens from the environment variables `config` names and checks them with
+    /// Slack (`auth.test`), so that a bad token fails at start-up with a clear error.
+    pub async fn connect(config: &SlackConfig) -> Result<SlackTransport, TransportError> {
+        let app_token = super::secret_from_env(&config.app_token_env)?;
+        let bot_token = super::secret_from_env(&config.bot_token_env)?;
+        let client = client(config.api_url.as_deref())?;
+        let bot_token = SlackApiToken::new(bot_token.into());
+        let auth = client
+            .open_session(&bot_token)
+            .auth_test()
+            .await
+            .map_err(|e| {
+                TransportError::Auth(format!(
+                    "slack: the bot token in {} was refused: {e}",
+                    config.bot_token_env
+                ))
+            })?;
+        Ok(SlackTransport {
+            client,
+            app_token: SlackApiToken::new(app_token.into()),
+            bot_token,
+            bot_user: auth.user_id.to_string(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for SlackTransport {
+    fn name(&self) -> &'static str {
+        "slack"
+    }
+
+    async fn run(
+        &self,
+        app: Arc<App>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), TransportError> {
+        let shared = Arc::new(Shared {
+            app,
+            client: self.client.clone(),
+            bot_token: self.bot_token.clone(),
+            bot_user: self.bot_user.clone(),
+            users: Mutex::new(HashMap::new()),
+            channels: Mutex::new(HashMap::new()),
+        });
+        let environment = Arc::new(
+            SlackClientEventsListenerEnvironment::new(self.client.clone()).with_user_state(shared),
+        );
+        let callbacks = SlackSocketModeListenerCallbacks::new()
+            .with_push_events(on_push)
+            .with_command_events(on_command);
+        let config = SlackClientSocketModeConfig::new().with_max_connections_count(1);
+        let listener = SlackClientSocketModeListener::new(&config, environment, callbacks);
+        listener.listen_for(&self.app_token).await.map_err(|e| {
+            TransportError::Auth(format!(
+                "slack: cannot open Socket Mode (is the app token right?): {e}"
+            ))
+        })?;
+        listener.start().await;
+        tracing::info!(bot = %self.bot_user, "slack: connected in Socket Mode");
+        super::stopped(&mut shutdown).await;
+        listener.shutdown().await;
+        Ok(())
+    }
+}
+
+async fn shared(states: &SlackClientEventsUserState) -> Option<Arc<Shared>> {
+    states.read().await.get_user_state::<Arc<Shared>>().cloned()
+}
+
+/// Events API envelopes: mentions, direct messages, addressed channel messages. Returns at
+/// once so the envelope is acked promptly; the command runs in its own task.
+async fn on_push(
+    event: SlackPushEventCallback,
+    _client: Arc<SlackHyperClient>,
+    states: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
+    let Some(shared) = shared(&states).await else {
+        return Ok(());
+    };
+    let event_id = event.event_id.to_string();
+    let found = match event.event {
+        SlackEventCallbackBody::AppMention(mention) => {
+            let text = mention.content.text.unwrap_or_default();
+            let command = strip_mention(&text, &shared.bot_user).to_string();
+            let thread = mention
+                .origin
+                .thread_ts
+                .clone()
+                .unwrap_or(mention.origin.ts.clone());
+            Some((
+                mention.user.to_string(),
+                mention.channel.to_string(),
+                false,
+                thread,
+                command,
+            ))
+        }
+        SlackEventCallbackBody::Message(message) => {
+            let is_im = message
+                .origin
+                .channel_type
+                .as_ref()
+                .is_some_and(|t| t.to_string() == "im");
+            let from_person = message.sender.bot_id.is_none() && message.subtype.is_none();
+            let text = message
+                .content
+                .as_ref()
+                .and_then(|c| c.text.clone())
+                .unwrap_or_default();
+            let (Some(user), Some(channel)) =
+                (message.sender.user.clone(), message.origin.channel.clone())
+            else {
+                return Ok(());
+            };
+            let command = if is_im {
+                Some(strip_mention(&text, &shared.bot_user)).map(|t| {
+                    strip_address(
+                        t,
+                        &shared.app.config.bot.name,
+                        &shared.app.config.bot.prefixes,
+                    )
+                    .unwrap_or(t)
+                    .to_string()
+                })
+            } else if text.starts_with(&format!("<@{}>", shared.bot_user)) {
+                None // the app_mention event for the same message runs it
+            } else {
+                strip_address(
+                    &text,
+                    &shared.app.config.bot.name,
+                    &shared.app.config.bot.prefixes,
+                )
+                .map(str::to_string)
+            };
+            let thread = message
+                .origin
+                .thread_ts
+                .clone()
+                .unwrap_or(message.origin.ts.clone());
+            match (from_person, command) {
+                (true, Some(command)) => Some((
+                    user.to_string(),
+                    channel.to_string(),
+                    is_im,
+                    thread,
+                    command,
+                )),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    if let Some((user, channel, is_im, thread_ts, text)) = found {
+        tokio::spawn(async move {
+            let thread = SlackThread {
+                shared: shared.clone(),
+                channel: channel.clone(),
+                thread_ts: Some(thread_ts),
+            };
+            let incoming = shared
+                .incoming(event_id, &user, &channel, is_im, text)
+                .await;
+            handle(
+                &shared.app,
+                &incoming,
+                &thread,
+                Format {
+                    dialect: SLACK,
+                    limit: MESSAGE_LIMIT,
+                },
+            )
+            .await;
+        });
+    }
+    Ok(())
+}
+
+/// The `/ferry <command>` slash command: acknowledged at once (only the asker sees that), the
+/// reply posted in the channel, threaded under a line saying who asked what.
+async fn on_command(
+    event: SlackCommandEvent,
+    _client: Arc<SlackHyperClient>,
+    states: SlackClientEventsUserState,
+) -> UserCallbackResult<SlackCommandEventResponse> {
+    let text = event.text.clone().unwrap_or_default();
+    let ack = SlackCommandEventResponse::new(
+        SlackMessageContent::new().with_text(format!("Running `{text}`…")),
+    );
+    let Some(shared) = shared(&states).await else {
+        return Ok(ack);
+    };
+    tokio::spawn(async move {
+        let user = event.user_id.to_string();
+        let channel = event.channel_id.to_string();
+        let is_im = channel.starts_with('D');
+        let incoming = shared
+            .incoming(
+                event.trigger_id.to_string(),
+                &user,
+                &channel,
+                is_im,
+                text.trim().to_string(),
+            )
+            .await;
+        let header = SlackThread {
+            shared: shared.clone(),
+            channel: channel.clone(),
+            thread_ts: None,
+        };
+        let asked = format!("<@{user}> ran `/ferry {}`", incoming.text.replace('`', "'"));
+        let thread_ts = match header.post(&asked).await {
+            Ok(ts) => Some(SlackTs::new(ts)),
+            Err(e) => {
+                tracing::error!(error = %e, "slack: could not post the slash command's header");
+                None
+            }
+        };
+        let thread = SlackThread {
+            shared: shared.clone(),
+            channel,
+            thread_ts,
+        };
+        handle(
+            &shared.app,
+            &incoming,
+            &thread,
+            Format {
+                dialect: SLACK,
+                limit: MESSAGE_LIMIT,
+            },
+        )
+        .await;
+    });
+    Ok(ack)
+}
+
+/// `<@UBOT> env staging` → `env staging`.
+fn strip_mention<'a>(text: &'a str, bot_user: &str) -> &'a str {
+    let text = text.trim();
+    let mention = format!("<@{bot_user}>");
+    text.strip_prefix(&mention)
+        .map(str::trim_start)
+        .unwrap_or(text)
+}
+
+impl Shared {
+    async fn incoming(
+        &self,
+        event_id: String,
+        user: &str,
+        channel: &str,
+        is_im: bool,
+        text: String,
+    ) -> Incoming {
+        let display = self.user_name(user).await;
+        let channel_name = if is_im {
+            "direct message".to_string()
+        } else {
+            self.channel_name(channel).await
+        };
+        Incoming {
+            event_id,
+            actor: Actor::new("slack", user, &display),
+            origin: Origin {
+                platform: "slack".into(),
+                channel: Some(channel_name),
+            },
+            text,
+        }
+    }
+
+    /// The display name of `user`, or its id when Slack cannot say.
+    async fn user_name(&self, user: &str) -> String {
+        if let Some(name) = self
+            .users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(user)
+        {
+            return name.clone();
+        }
+        let session = self.client.open_session(&self.bot_token);
+        let name = match session
+            .users_info(&SlackApiUsersInfoRequest::new(SlackUserId::new(
+                user.to_string(),
+            )))
+            .await
+        {
+            Ok(info) => {
+                let profile = info.user.profile;
+                let display = profile.as_ref().and_then(|p| p.display_name.clone());
+                let real = profile.and_then(|p| p.real_name);
+                [display, real, info.user.name]
+                    .into_iter()
+                    .flatten()
+                    .find(|n| !n.is_empty())
+                    .unwrap_or_else(|| user.to_string())
+            }
+            Err(e) => {
+                tracing::warn!(user, error = %e, "slack: users.info failed");
+                return user.to_string();
+            }
+        };
+        self.users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(user.to_string(), name.clone());
+        name
+    }
+
+    /// `#deploys` for channel `C123`, for channel bindings and the audit trail.
+    async fn channel_name(&self, channel: &str) -> String {
+        if let Some(name) = self
+            .channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(channel)
+        {
+            return name.clone();
+        }
+        let session = self.client.open_session(&self.bot_token);
+        let name = match session
+            .conversations_info(&SlackApiConversationsInfoRequest::new(SlackChannelId::new(
+                channel.to_string(),
+            )))
+            .await
+        {
+            Ok(info) => format!(
+                "#{}",
+                info.channel.name.unwrap_or_else(|| channel.to_string())
+            ),
+            Err(e) => {
+                tracing::warn!(channel, error = %e, "slack: conversations.info failed");
+                return format!("#{channel}");
+            }
+        };
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(channel.to_string(), name.clone());
+        name
+    }
+}
+
+/// The thread a reply goes to.
+struct SlackThread {
+    shared: Arc<Shared>,
+    channel: String,
+    thread_ts: Option<SlackTs>,
+}
+
+#[async_trait::async_trait]
+impl Thread for SlackThread {
+    async fn post(&self, text: &str) -> Result<String, String> {
+        let session = self.shared.client.open_session(&self.shared.bot_token);
+        let request = SlackApiChatPostMessageRequest::new(
+            SlackChannelId::new(self.channel.clone()),
+            SlackMessageContent::new().with_text(text.to_string()),
+        )
+        .opt_thread_ts(self.thread_ts.clone());
+        session
+            .chat_post_message(&request)
+            .await
+            .map(|r| r.ts.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn edit(&self, id: &str, text: &str) -> Result<(), String> {
+        let session = self.shared.client.open_session(&self.shared.bot_token);
+        let request = SlackApiChatUpdateRequest::new(
+            SlackChannelId::new(self.channel.clone()),
+            SlackMessageContent::new().with_text(text.to_string()),
+            SlackTs::new(id.to_string()),
+        );
+        session
+            .chat_update(&request)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_mention;
+
+    #[test]
+    fn mentions_are_stripped() {
+        assert_eq!(strip_mention("<@UBOT> env staging", "UBOT"), "env staging");
+        assert_eq!(strip_mention("env staging", "UBOT"), "env staging");
+    }
+}

@@ -1,0 +1,62 @@
+//! The HTTP listener of `ferry serve` (`[http] listen`): liveness, readiness (the store
+//! answers) and Prometheus metrics, for load balancers, Kubernetes probes and dashboards.
+
+use crate::app::App;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use std::sync::Arc;
+
+/// The routes, over a shared `App`.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(app)
+}
+
+/// 200 when the store answers, 503 otherwise.
+async fn ready(State(app): State<Arc<App>>) -> (StatusCode, String) {
+    let Some(env) = app.config.environments.keys().next() else {
+        return (StatusCode::OK, "ready (no environments)\n".to_string());
+    };
+    match app.store.head(env).await {
+        Ok(_) => (StatusCode::OK, "ready\n".to_string()),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")),
+    }
+}
+
+/// Per environment: head revision, whether a deploy runs, and the last deploy's outcome.
+async fn metrics(State(app): State<Arc<App>>) -> (StatusCode, String) {
+    let mut out = String::from(
+        "# HELP ferry_revision Head revision of an environment's desired state.\n# TYPE ferry_revision gauge\n",
+    );
+    let mut deploying = String::from(
+        "# HELP ferry_deploy_running Whether a deploy of the environment is running.\n# TYPE ferry_deploy_running gauge\n",
+    );
+    for env in app.config.environments.keys() {
+        let head = match app.store.head(env).await {
+            Ok(head) => head.map_or(0, |h| h.meta.number),
+            Err(e) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("store unavailable: {e}\n"),
+                );
+            }
+        };
+        out.push_str(&format!("ferry_revision{{env=\"{env}\"}} {head}\n"));
+        let running = app.store.running_deploy(env).await.ok().flatten().is_some();
+        deploying.push_str(&format!(
+            "ferry_deploy_running{{env=\"{env}\"}} {}\n",
+            u8::from(running)
+        ));
+    }
+    out.push_str(&deploying);
+    out.push_str(&format!(
+        "# TYPE ferry_build_info gauge\nferry_build_info{{version=\"{}\"}} 1\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    (StatusCode::OK, out)
+}
