@@ -33,6 +33,14 @@ pub trait Thread: Send + Sync {
     async fn edit(&self, id: &str, text: &str) -> Result<(), String>;
 }
 
+/// Posting to a channel by name or id, for alerts (`alert_channel = "slack:#alerts"`).
+#[async_trait::async_trait]
+pub trait Alerts: Send + Sync {
+    /// The platform prefix of alert channels this poster serves (`slack`).
+    fn platform(&self) -> &'static str;
+    async fn alert(&self, channel: &str, text: &str) -> Result<(), String>;
+}
+
 /// How a platform wants text.
 #[derive(Debug, Clone, Copy)]
 pub struct Format {
@@ -43,7 +51,13 @@ pub struct Format {
 
 /// Handles one incoming command end to end. Returns `false` when the event was a redelivery
 /// and nothing ran.
-pub async fn handle(app: &App, incoming: &Incoming, thread: &dyn Thread, format: Format) -> bool {
+pub async fn handle(
+    app: &App,
+    incoming: &Incoming,
+    thread: &dyn Thread,
+    format: Format,
+    alerts: Option<&dyn Alerts>,
+) -> bool {
     let platform = incoming.origin.platform.clone();
     match app
         .store
@@ -90,7 +104,50 @@ pub async fn handle(app: &App, incoming: &Incoming, thread: &dyn Thread, format:
         progress.lines.push(event.line());
     }
     deliver(thread, format, &reply, progress).await;
+    if let Some(alerts) = alerts {
+        alert_on_failure(app, incoming, &reply, alerts).await;
+    }
     true
+}
+
+/// A failed deploy (converge or rollback) is also announced in the environment's alert
+/// channel, when it has one on this platform.
+async fn alert_on_failure(app: &App, incoming: &Incoming, reply: &Reply, alerts: &dyn Alerts) {
+    if reply.outcome != crate::domain::Outcome::Failed {
+        return;
+    }
+    let Ok(command) = crate::command::parse(&incoming.text) else {
+        return;
+    };
+    if !command.deploys() {
+        return;
+    }
+    let Some(env) = command.env() else { return };
+    let Some(target) = app
+        .config
+        .environment(env)
+        .and_then(|e| e.alert_channel.as_deref())
+    else {
+        return;
+    };
+    let Some(channel) = target
+        .strip_prefix(alerts.platform())
+        .and_then(|t| t.strip_prefix(':'))
+    else {
+        return;
+    };
+    let place = incoming
+        .origin
+        .channel
+        .as_deref()
+        .unwrap_or("a direct message");
+    let text = format!(
+        "Deploy failure in {env}: {} (`{}` by {} in {place})",
+        reply.headline, incoming.text, incoming.actor
+    );
+    if let Err(e) = alerts.alert(channel, &text).await {
+        tracing::error!(env = %env, error = %e, "could not post the alert");
+    }
 }
 
 /// The live progress message of a deploy.

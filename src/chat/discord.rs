@@ -5,7 +5,7 @@
 //! is met by splitting. Identities are `discord:<user id>`.
 
 use super::addressing::strip_address;
-use super::conversation::{Format, Incoming, Thread, handle};
+use super::conversation::{Alerts, Format, Incoming, Thread, handle};
 use super::markdown::DISCORD;
 use super::{Transport, TransportError};
 use crate::app::App;
@@ -218,7 +218,10 @@ impl EventHandler for Handler {
             channel: msg.channel_id,
             reply_to: msg.id,
         };
-        handle(&self.app, &incoming, &thread, format()).await;
+        let alerts = ChannelAlerts {
+            http: ctx.http.clone(),
+        };
+        handle(&self.app, &incoming, &thread, format(), Some(&alerts)).await;
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
@@ -255,7 +258,37 @@ impl EventHandler for Handler {
             command,
             original_used: AtomicBool::new(false),
         };
-        handle(&self.app, &incoming, &thread, format()).await;
+        let alerts = ChannelAlerts {
+            http: ctx.http.clone(),
+        };
+        handle(&self.app, &incoming, &thread, format(), Some(&alerts)).await;
+    }
+}
+
+/// Alerts to a channel given by id (`alert_channel = "discord:123456789"`).
+struct ChannelAlerts {
+    http: Arc<Http>,
+}
+
+#[async_trait::async_trait]
+impl Alerts for ChannelAlerts {
+    fn platform(&self) -> &'static str {
+        "discord"
+    }
+
+    async fn alert(&self, channel: &str, text: &str) -> Result<(), String> {
+        let id: u64 = channel
+            .trim_start_matches('#')
+            .parse()
+            .map_err(|_| format!("discord alert channel `{channel}` must be a channel id"))?;
+        let text = super::markdown::render(&crate::command::Reply::failed(text), DISCORD);
+        for piece in super::markdown::split(&text, MESSAGE_LIMIT) {
+            ChannelId::new(id)
+                .send_message(&self.http, CreateMessage::new().content(piece))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@
 //! audit trail and channel bindings.
 
 use super::addressing::strip_address;
-use super::conversation::{Format, Incoming, Thread, handle};
+use super::conversation::{Alerts, Format, Incoming, Thread, handle};
 use super::markdown::SLACK;
 use super::{Transport, TransportError};
 use crate::app::App;
@@ -216,7 +216,8 @@ async fn on_push(
     if let Some((user, channel, is_im, thread_ts, text)) = found {
         tokio::spawn(async move {
             let thread = SlackThread {
-                shared: shared.clone(),
+                client: shared.client.clone(),
+                token: shared.bot_token.clone(),
                 channel: channel.clone(),
                 thread_ts: Some(thread_ts),
             };
@@ -231,6 +232,7 @@ async fn on_push(
                     dialect: SLACK,
                     limit: MESSAGE_LIMIT,
                 },
+                Some(shared.as_ref()),
             )
             .await;
         });
@@ -266,7 +268,8 @@ async fn on_command(
             )
             .await;
         let header = SlackThread {
-            shared: shared.clone(),
+            client: shared.client.clone(),
+            token: shared.bot_token.clone(),
             channel: channel.clone(),
             thread_ts: None,
         };
@@ -279,7 +282,8 @@ async fn on_command(
             }
         };
         let thread = SlackThread {
-            shared: shared.clone(),
+            client: shared.client.clone(),
+            token: shared.bot_token.clone(),
             channel,
             thread_ts,
         };
@@ -291,6 +295,7 @@ async fn on_command(
                 dialect: SLACK,
                 limit: MESSAGE_LIMIT,
             },
+            Some(shared.as_ref()),
         )
         .await;
     });
@@ -405,9 +410,34 @@ impl Shared {
     }
 }
 
+#[async_trait::async_trait]
+impl Alerts for Shared {
+    fn platform(&self) -> &'static str {
+        "slack"
+    }
+
+    /// `channel` is an id (`C123`) or a name (`#alerts`), both of which chat.postMessage takes.
+    async fn alert(&self, channel: &str, text: &str) -> Result<(), String> {
+        let thread = SlackThread {
+            client: self.client.clone(),
+            token: self.bot_token.clone(),
+            channel: channel.to_string(),
+            thread_ts: None,
+        };
+        thread
+            .post(&super::markdown::render(
+                &crate::command::Reply::failed(text),
+                SLACK,
+            ))
+            .await
+            .map(|_| ())
+    }
+}
+
 /// The thread a reply goes to.
 struct SlackThread {
-    shared: Arc<Shared>,
+    client: Arc<SlackHyperClient>,
+    token: SlackApiToken,
     channel: String,
     thread_ts: Option<SlackTs>,
 }
@@ -415,7 +445,7 @@ struct SlackThread {
 #[async_trait::async_trait]
 impl Thread for SlackThread {
     async fn post(&self, text: &str) -> Result<String, String> {
-        let session = self.shared.client.open_session(&self.shared.bot_token);
+        let session = self.client.open_session(&self.token);
         let request = SlackApiChatPostMessageRequest::new(
             SlackChannelId::new(self.channel.clone()),
             SlackMessageContent::new().with_text(text.to_string()),
@@ -429,7 +459,7 @@ impl Thread for SlackThread {
     }
 
     async fn edit(&self, id: &str, text: &str) -> Result<(), String> {
-        let session = self.shared.client.open_session(&self.shared.bot_token);
+        let session = self.client.open_session(&self.token);
         let request = SlackApiChatUpdateRequest::new(
             SlackChannelId::new(self.channel.clone()),
             SlackMessageContent::new().with_text(text.to_string()),

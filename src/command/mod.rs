@@ -168,6 +168,11 @@ impl Command {
         }
     }
 
+    /// Whether the command deploys (so that its failure is an alert).
+    pub fn deploys(&self) -> bool {
+        matches!(self, Command::Converge(_) | Command::Rollback(_))
+    }
+
     /// Runs the command: policy checks first, then the work.
     pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         match self {
