@@ -58,6 +58,9 @@ pub async fn run(inv: &Invocation) -> Result<ProcessOutput, DeployError> {
         .spawn()
         .map_err(|e| DeployError::new(format!("cannot start {}: {e}", display(&inv.program))))?;
     let pid = child.id();
+    // If this future is dropped (the deploy was cancelled), the whole group goes with it, not
+    // only the direct child that `kill_on_drop` covers.
+    let mut guard = GroupGuard(pid);
     let combined = Arc::new(Mutex::new(Vec::new()));
     let stdout_only = Arc::new(Mutex::new(Vec::new()));
     let out = child
@@ -74,6 +77,7 @@ pub async fn run(inv: &Invocation) -> Result<ProcessOutput, DeployError> {
             .map_err(|e| DeployError::new(format!("waiting for {}: {e}", display(&inv.program))))?,
         Err(_) => {
             kill_group(pid);
+            guard.0 = None;
             let _ = child.wait().await;
             for task in [out, err].into_iter().flatten() {
                 let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
@@ -120,6 +124,15 @@ async fn pump(mut source: impl AsyncRead + Unpin, sinks: Vec<Arc<Mutex<Vec<u8>>>
                 }
             }
         }
+    }
+}
+
+/// Kills the process group on drop unless disarmed (`.0 = None`) after a normal exit.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_group(self.0);
     }
 }
 

@@ -72,18 +72,33 @@ impl Template {
         request: &DeployRequest,
         host: Option<&str>,
     ) -> Result<String, TemplateError> {
+        self.expand_with(request, host, |v| v.to_string())
+    }
+
+    /// A URL for `request`: substituted values are percent-encoded, so that a value holding
+    /// `/`, `?` or `#` cannot change the URL's shape.
+    pub fn expand_url(&self, request: &DeployRequest) -> Result<String, TemplateError> {
+        self.expand_with(request, None, percent_encode)
+    }
+
+    fn expand_with(
+        &self,
+        request: &DeployRequest,
+        host: Option<&str>,
+        value: impl Fn(&str) -> String,
+    ) -> Result<String, TemplateError> {
         let mut out = String::new();
         for part in &self.0 {
             match part {
                 Part::Text(t) => out.push_str(t),
-                Part::Env => out.push_str(request.env.as_str()),
-                Part::Service => out.push_str(request.service.as_str()),
-                Part::Version => out.push_str(request.version().unwrap_or_default()),
+                Part::Env => out.push_str(&value(request.env.as_str())),
+                Part::Service => out.push_str(&value(request.service.as_str())),
+                Part::Version => out.push_str(&value(request.version().unwrap_or_default())),
                 Part::Revision => out.push_str(&request.revision.to_string()),
                 Part::Deploy => out.push_str(&request.deploy_id.to_string()),
-                Part::Host => out.push_str(host.unwrap_or_default()),
+                Part::Host => out.push_str(&value(host.unwrap_or_default())),
                 Part::Key(key) => match request.spec.get(key) {
-                    Some(value) => out.push_str(value),
+                    Some(v) => out.push_str(&value(v)),
                     None => {
                         return Err(TemplateError::MissingKey(
                             format!("{}.{}", request.env, request.service),
@@ -95,6 +110,18 @@ impl Template {
         }
         Ok(out)
     }
+}
+
+/// RFC 3986 percent-encoding of everything but unreserved characters.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -130,6 +157,15 @@ mod tests {
                 .expand(&request(), Some("web1"))
                 .unwrap(),
             "--host=web1"
+        );
+    }
+
+    #[test]
+    fn url_expansion_encodes_values() {
+        let t = Template::parse("http://h/status/{key.image}?v={version}").unwrap();
+        assert_eq!(
+            t.expand_url(&request()).unwrap(),
+            "http://h/status/reg%2Fx?v=3.5.7%3B%20rm%20-rf%20%2F"
         );
     }
 

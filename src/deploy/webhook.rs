@@ -220,9 +220,18 @@ impl Deployer for WebhookDeployer {
             (None, None) => return Ok(()),
         };
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut last: String;
+        let mut last = "no answer yet".to_string();
         loop {
-            match self.client.get(&url).send().await {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let polled = match tokio::time::timeout(left, self.client.get(&url).send()).await {
+                Ok(result) => result,
+                Err(_) => {
+                    return Err(DeployError::new(format!(
+                        "not healthy in time (last status: {last}; the status URL did not answer)"
+                    )));
+                }
+            };
+            match polled {
                 Ok(response) if response.status().is_client_error() => {
                     return Err(DeployError::new(format!(
                         "status URL {url} answered {}",

@@ -1,0 +1,542 @@
+//! The `command` deployer against real processes: small `sh` scripts written into a temporary
+//! folder. It proves that a failing program is an error naming its exit status and carrying the
+//! tail of its output; that a timeout kills the program's whole process group (a background
+//! child included) and returns promptly; that values reach the program as exact, single,
+//! literal arguments and `FERRY_*` variables, never through a shell; that verification is
+//! retried until it passes or its time runs out; what `observe` reports for each kind of
+//! output; and that `hosts` fan out in rolling batches, the first a canary whose failure leaves
+//! the remaining hosts untouched.
+
+use ferry::deploy::{CommandConfig, CommandDeployer, DeployRequest, Deployer, Live};
+use ferry::domain::{Actor, KeyPath, Name, ServiceSpec};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// Writes an executable `sh` script `name` into `dir`.
+///
+/// The file is written by a child `sh`, never opened for writing by this (multi-threaded) test
+/// process: otherwise another test forking at that moment could inherit the write descriptor,
+/// and executing the script would fail with "Text file busy".
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    let text = format!("#!/bin/sh\n{body}\n");
+    let status = std::process::Command::new("/bin/sh")
+        .args(["-c", r#"printf '%s' "$1" > "$2" && chmod 755 "$2""#, "sh"])
+        .arg(&text)
+        .arg(&path)
+        .status()
+        .expect("run sh to write a script");
+    assert!(status.success(), "cannot write {}", path.display());
+    path
+}
+
+fn config(toml_text: &str) -> CommandConfig {
+    toml::from_str(toml_text).unwrap_or_else(|e| panic!("bad test config: {e}\n{toml_text}"))
+}
+
+fn deployer(toml_text: &str, dir: &Path) -> CommandDeployer {
+    CommandDeployer::new(&config(toml_text), dir).expect("valid command deployer")
+}
+
+fn request(pairs: &[(&str, &str)]) -> DeployRequest {
+    let spec: ServiceSpec = pairs
+        .iter()
+        .map(|(k, v)| (KeyPath::parse(k).expect("key"), v.to_string()))
+        .collect();
+    DeployRequest {
+        env: Name::parse("staging").unwrap(),
+        service: Name::parse("ms-users").unwrap(),
+        spec,
+        revision: 42,
+        deploy_id: 7,
+        actor: Actor::new("slack", "U123", "alice"),
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    read(path).lines().map(str::to_string).collect()
+}
+
+/// True once `pid` is gone or a zombie (dead, only waiting to be reaped by whoever adopted it).
+fn is_dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state follows the parenthesised command name: `123 (sleep) S …`.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+    }
+}
+
+#[tokio::test]
+async fn a_non_zero_exit_is_an_error_naming_the_status_with_the_output_tail() {
+    let dir = TempDir::new().unwrap();
+    script(
+        dir.path(),
+        "deploy.sh",
+        "echo 'pulling image'\necho 'disk full on /var' >&2\nexit 3",
+    );
+    let d = deployer(r#"program = "deploy.sh""#, dir.path());
+
+    let err = d.apply(&request(&[("version", "1.0")])).await.unwrap_err();
+
+    assert_eq!(err.message, "the deploy program exited with status 3");
+    assert_eq!(err.output, "pulling image\ndisk full on /var");
+}
+
+#[tokio::test]
+async fn a_missing_program_is_an_error_naming_it() {
+    let dir = TempDir::new().unwrap();
+    let d = deployer(r#"program = "no-such-deploy.sh""#, dir.path());
+
+    let err = d.apply(&request(&[])).await.unwrap_err();
+
+    let expected = format!(
+        "cannot start {}",
+        dir.path().join("no-such-deploy.sh").display()
+    );
+    assert!(
+        err.message.starts_with(&expected),
+        "{:?} should start with {expected:?}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_kills_the_whole_process_group_and_returns_promptly() {
+    let dir = TempDir::new().unwrap();
+    let program = script(
+        dir.path(),
+        "deploy.sh",
+        "echo 'rolling out'\nsleep 30 &\necho $! > child.pid\nsleep 30\necho never",
+    );
+    let d = deployer("program = \"deploy.sh\"\ntimeout = \"1s\"", dir.path());
+
+    let started = Instant::now();
+    let err = d.apply(&request(&[])).await.unwrap_err();
+    let took = started.elapsed();
+
+    assert_eq!(
+        err.message,
+        format!("{} timed out after 1s and was killed", program.display())
+    );
+    assert_eq!(err.output, "rolling out");
+    assert!(
+        took >= Duration::from_millis(950) && took < Duration::from_secs(5),
+        "took {took:?}"
+    );
+
+    let child: i32 = read(&dir.path().join("child.pid"))
+        .trim()
+        .parse()
+        .expect("the script wrote its background child's pid");
+    // SIGKILL is delivered at once, but the orphan is reaped by whoever adopted it: allow a moment.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !is_dead(child) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        is_dead(child),
+        "the background `sleep 30` (pid {child}) outlived the timeout: {}",
+        std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default()
+    );
+}
+
+#[tokio::test]
+async fn values_arrive_as_exact_literal_arguments_and_ferry_variables() {
+    let dir = TempDir::new().unwrap();
+    script(
+        dir.path(),
+        "deploy.sh",
+        r#"for a in "$@"; do printf '[%s]\n' "$a"; done > args.txt
+{
+  echo "FERRY_ENV=$FERRY_ENV"
+  echo "FERRY_SERVICE=$FERRY_SERVICE"
+  echo "FERRY_VERSION=$FERRY_VERSION"
+  echo "FERRY_REVISION=$FERRY_REVISION"
+  echo "FERRY_DEPLOY=$FERRY_DEPLOY"
+  echo "FERRY_ACTOR=$FERRY_ACTOR"
+  echo "FERRY_KEY_CONFIG_LOG_LEVEL=$FERRY_KEY_CONFIG_LOG_LEVEL"
+  echo "FERRY_KEY_NOTE=$FERRY_KEY_NOTE"
+  echo "FERRY_KEY_VERSION=$FERRY_KEY_VERSION"
+  echo "FERRY_HOST=${FERRY_HOST-unset}"
+  echo "PWD=$(pwd -P)"
+} > env.txt
+echo "deployed $FERRY_SERVICE""#,
+    );
+    let d = deployer(
+        r#"
+program = "deploy.sh"
+args = ["--env={env}", "{service}", "{version}", "{key.note}", "rev-{revision}", "deploy={deploy}", "--level", "{key.config.log_level}", "two words"]
+"#,
+        dir.path(),
+    );
+    let req = request(&[
+        ("version", "1.0;touch pwned"),
+        ("note", "$(touch pwned)"),
+        ("config.log_level", "debug"),
+    ]);
+
+    let out = d.apply(&req).await.expect("the script succeeds");
+
+    assert_eq!(out, "deployed ms-users");
+    assert_eq!(
+        lines(&dir.path().join("args.txt")),
+        [
+            "[--env=staging]",
+            "[ms-users]",
+            "[1.0;touch pwned]",
+            "[$(touch pwned)]",
+            "[rev-42]",
+            "[deploy=7]",
+            "[--level]",
+            "[debug]",
+            "[two words]",
+        ]
+    );
+    let real_dir = dir.path().canonicalize().unwrap();
+    assert_eq!(
+        lines(&dir.path().join("env.txt")),
+        [
+            "FERRY_ENV=staging".to_string(),
+            "FERRY_SERVICE=ms-users".to_string(),
+            "FERRY_VERSION=1.0;touch pwned".to_string(),
+            "FERRY_REVISION=42".to_string(),
+            "FERRY_DEPLOY=7".to_string(),
+            "FERRY_ACTOR=slack:U123".to_string(),
+            "FERRY_KEY_CONFIG_LOG_LEVEL=debug".to_string(),
+            "FERRY_KEY_NOTE=$(touch pwned)".to_string(),
+            "FERRY_KEY_VERSION=1.0;touch pwned".to_string(),
+            "FERRY_HOST=unset".to_string(),
+            format!("PWD={}", real_dir.display()),
+        ]
+    );
+    assert!(
+        !dir.path().join("pwned").exists(),
+        "a value was run by a shell: `pwned` exists"
+    );
+}
+
+#[tokio::test]
+async fn a_template_naming_a_missing_key_fails_before_running_anything() {
+    let dir = TempDir::new().unwrap();
+    script(dir.path(), "deploy.sh", "touch ran");
+    let d = deployer(
+        r#"program = "deploy.sh"
+args = ["{key.replicas}"]"#,
+        dir.path(),
+    );
+
+    let err = d.apply(&request(&[("version", "1.0")])).await.unwrap_err();
+
+    assert_eq!(err.message, "staging.ms-users has no key `replicas`");
+    assert!(!dir.path().join("ran").exists());
+}
+
+#[tokio::test]
+async fn verify_that_never_passes_fails_not_healthy_in_time_after_the_timeout() {
+    let dir = TempDir::new().unwrap();
+    script(dir.path(), "deploy.sh", "exit 0");
+    script(
+        dir.path(),
+        "health.sh",
+        "echo x >> attempts\necho 'GET /healthz: 503'\nexit 1",
+    );
+    let d = deployer(
+        r#"program = "deploy.sh"
+verify_program = "health.sh""#,
+        dir.path(),
+    );
+
+    let started = Instant::now();
+    let err = d
+        .verify(&request(&[]), Duration::from_millis(1500))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+
+    assert_eq!(
+        err.message,
+        "not healthy in time: the health check exited with status 1"
+    );
+    assert_eq!(err.output, "GET /healthz: 503");
+    // Checks every 500 ms and gives up when the next check would start past the deadline.
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
+        "took {took:?}"
+    );
+    let attempts = lines(&dir.path().join("attempts")).len();
+    assert!((2..=4).contains(&attempts), "{attempts} attempts");
+}
+
+#[tokio::test]
+async fn verify_passes_once_the_health_check_does() {
+    let dir = TempDir::new().unwrap();
+    script(dir.path(), "deploy.sh", "exit 0");
+    script(
+        dir.path(),
+        "health.sh",
+        r#"n=$(cat attempts 2>/dev/null || echo 0)
+n=$((n + 1))
+echo "$n" > attempts
+echo "$1 $FERRY_VERSION" >> seen
+[ "$n" -ge 2 ]"#,
+    );
+    let d = deployer(
+        r#"program = "deploy.sh"
+verify_program = "health.sh"
+verify_args = ["{service}"]"#,
+        dir.path(),
+    );
+
+    let started = Instant::now();
+    d.verify(&request(&[("version", "2.0.1")]), Duration::from_secs(10))
+        .await
+        .expect("healthy on the second check");
+
+    assert_eq!(read(&dir.path().join("attempts")).trim(), "2");
+    assert_eq!(
+        lines(&dir.path().join("seen")),
+        ["ms-users 2.0.1", "ms-users 2.0.1"]
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn verify_without_a_verify_program_passes_at_once() {
+    let dir = TempDir::new().unwrap();
+    let d = deployer(r#"program = "deploy.sh""#, dir.path());
+    let started = Instant::now();
+    d.verify(&request(&[]), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
+
+#[tokio::test]
+async fn observe_reports_the_printed_version_nothing_or_unknown() {
+    let dir = TempDir::new().unwrap();
+    script(
+        dir.path(),
+        "running.sh",
+        "echo \"$1 $2 $FERRY_ENV $FERRY_SERVICE\" > observed\necho '  3.1.0  '\necho 'second line ignored'",
+    );
+    script(dir.path(), "stopped.sh", "echo 'nothing here' >&2");
+    script(dir.path(), "broken.sh", "echo 'no kubeconfig' >&2\nexit 2");
+    let env = Name::parse("prod").unwrap();
+    let service = Name::parse("billing").unwrap();
+
+    let running = deployer(
+        r#"program = "deploy.sh"
+observe_program = "running.sh"
+observe_args = ["{env}", "{service}"]"#,
+        dir.path(),
+    );
+    assert_eq!(
+        running.observe(&env, &service).await.unwrap(),
+        Live::Running {
+            version: "3.1.0".to_string()
+        }
+    );
+    assert_eq!(
+        read(&dir.path().join("observed")).trim(),
+        "prod billing prod billing"
+    );
+
+    let stopped = deployer(
+        r#"program = "deploy.sh"
+observe_program = "stopped.sh""#,
+        dir.path(),
+    );
+    assert_eq!(
+        stopped.observe(&env, &service).await.unwrap(),
+        Live::NotRunning
+    );
+
+    let blind = deployer(r#"program = "deploy.sh""#, dir.path());
+    assert_eq!(blind.observe(&env, &service).await.unwrap(), Live::Unknown);
+
+    let broken = deployer(
+        r#"program = "deploy.sh"
+observe_program = "broken.sh""#,
+        dir.path(),
+    );
+    let err = broken.observe(&env, &service).await.unwrap_err();
+    assert_eq!(err.message, "the observe program failed");
+    assert_eq!(err.output, "no kubeconfig");
+}
+
+const FAN_OUT: &str = r#"
+program = "deploy.sh"
+args = ["{host}"]
+hosts = ["h1", "h2", "h3", "h4"]
+batch_size = 2
+"#;
+
+#[tokio::test]
+async fn a_failing_canary_batch_stops_the_rollout() {
+    let dir = TempDir::new().unwrap();
+    script(
+        dir.path(),
+        "deploy.sh",
+        r#"echo "$1 $FERRY_HOST" >> runs.log
+if [ "$1" = h1 ]; then echo 'h1: connection refused' >&2; exit 4; fi
+echo "ok on $1""#,
+    );
+    let d = deployer(FAN_OUT, dir.path());
+
+    let err = d.apply(&request(&[])).await.unwrap_err();
+
+    assert_eq!(
+        err.message,
+        "on h1: the deploy program exited with status 4 \
+         (the canary batch failed; 2 remaining hosts not deployed)"
+    );
+    assert_eq!(err.output, "h1: connection refused");
+    let mut runs = lines(&dir.path().join("runs.log"));
+    runs.sort();
+    assert_eq!(runs, ["h1 h1", "h2 h2"], "h3 and h4 must never run");
+}
+
+#[tokio::test]
+async fn a_failing_later_batch_stops_the_rest_and_counts_them() {
+    let dir = TempDir::new().unwrap();
+    script(
+        dir.path(),
+        "deploy.sh",
+        r#"echo "$1" >> runs.log
+[ "$1" != h3 ]"#,
+    );
+    let d = deployer(
+        r#"
+program = "deploy.sh"
+args = ["{host}"]
+hosts = ["h1", "h2", "h3", "h4", "h5"]
+batch_size = 2
+"#,
+        dir.path(),
+    );
+
+    let err = d.apply(&request(&[])).await.unwrap_err();
+
+    assert_eq!(
+        err.message,
+        "on h3: the deploy program exited with status 1 \
+         (a batch failed; 1 remaining host not deployed)"
+    );
+    let mut runs = lines(&dir.path().join("runs.log"));
+    runs.sort();
+    assert_eq!(runs, ["h1", "h2", "h3", "h4"], "h5 must never run");
+}
+
+#[tokio::test]
+async fn every_host_runs_once_in_rolling_batches() {
+    let dir = TempDir::new().unwrap();
+    script(
+        dir.path(),
+        "deploy.sh",
+        r#"echo "start $1 $FERRY_HOST" >> runs.log
+sleep 0.3
+echo "end $1" >> runs.log
+echo "ok on $FERRY_HOST""#,
+    );
+    script(
+        dir.path(),
+        "health.sh",
+        r#"echo "$1 $FERRY_HOST" >> verified.log"#,
+    );
+    let d = deployer(
+        &format!("{FAN_OUT}verify_program = \"health.sh\"\nverify_args = [\"{{host}}\"]\n"),
+        dir.path(),
+    );
+
+    let out = d.apply(&request(&[])).await.expect("all hosts succeed");
+
+    assert_eq!(out, "ok on h1\nok on h2\nok on h3\nok on h4");
+    let runs = lines(&dir.path().join("runs.log"));
+    assert_eq!(runs.len(), 8, "{runs:?}");
+    let mut starts: Vec<&str> = runs
+        .iter()
+        .filter(|l| l.starts_with("start"))
+        .map(String::as_str)
+        .collect();
+    starts.sort();
+    assert_eq!(
+        starts,
+        ["start h1 h1", "start h2 h2", "start h3 h3", "start h4 h4"]
+    );
+    // Batch one (h1, h2) runs side by side and ends before batch two (h3, h4) begins.
+    let mut first: Vec<&str> = runs[..4].iter().map(String::as_str).collect();
+    first.sort();
+    assert_eq!(first, ["end h1", "end h2", "start h1 h1", "start h2 h2"]);
+    let mut head: Vec<&str> = runs[..2].iter().map(String::as_str).collect();
+    head.sort();
+    assert_eq!(
+        head,
+        ["start h1 h1", "start h2 h2"],
+        "batch one in parallel"
+    );
+    let mut second_head: Vec<&str> = runs[4..6].iter().map(String::as_str).collect();
+    second_head.sort();
+    assert_eq!(
+        second_head,
+        ["start h3 h3", "start h4 h4"],
+        "batch two in parallel"
+    );
+
+    d.verify(&request(&[]), Duration::from_secs(10))
+        .await
+        .expect("every host healthy");
+    assert_eq!(
+        lines(&dir.path().join("verified.log")),
+        ["h1 h1", "h2 h2", "h3 h3", "h4 h4"]
+    );
+}
+
+#[test]
+fn a_zero_batch_size_is_refused() {
+    let err = CommandDeployer::new(
+        &config("program = \"deploy.sh\"\nhosts = [\"h1\"]\nbatch_size = 0"),
+        Path::new("/tmp"),
+    )
+    .unwrap_err();
+    assert_eq!(err, "batch_size must be at least 1");
+}
+
+/// A cancelled deploy (its future dropped) kills the program's whole process group, as a
+/// timeout does, not only the program itself.
+#[tokio::test]
+async fn cancelling_apply_kills_the_whole_process_group() {
+    let dir = TempDir::new().unwrap();
+    script(
+        dir.path(),
+        "deploy.sh",
+        "echo $$ > group.pid\nsleep 30 &\necho $! > child.pid\nsleep 30",
+    );
+    let d = deployer(r#"program = "deploy.sh""#, dir.path());
+
+    let cancelled = tokio::time::timeout(Duration::from_millis(700), d.apply(&request(&[]))).await;
+    assert!(cancelled.is_err(), "the deploy should still be running");
+
+    let child: i32 = read(&dir.path().join("child.pid")).trim().parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !is_dead(child) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dead = is_dead(child);
+    if !dead {
+        // Do not leave the survivors behind: the script leads their process group.
+        let group: i32 = read(&dir.path().join("group.pid")).trim().parse().unwrap();
+        // SAFETY: kill(2) on the process group this test's own script leads.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+    }
+    assert!(
+        dead,
+        "the background child (pid {child}) outlived the cancelled deploy"
+    );
+}
