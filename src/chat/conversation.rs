@@ -7,7 +7,7 @@ use super::markdown::{Dialect, render, split};
 use crate::app::App;
 use crate::command::Reply;
 use crate::domain::{Actor, Origin};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Least time between two edits of the progress message: Slack's chat.update and Discord's
 /// message edits are both rate limited to about one per second per channel.
@@ -90,12 +90,20 @@ pub async fn handle(
             Some(&sink),
         );
         tokio::pin!(running);
+        // The interval paces the edits; the first event posts the progress message at once.
         let mut tick = tokio::time::interval(EDIT_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 reply = &mut running => break reply,
-                Some(event) = events.recv() => progress.lines.push(event.line()),
-                _ = tick.tick() => progress.flush(thread, format, false).await,
+                Some(event) = events.recv() => {
+                    progress.lines.push(event.line());
+                    if progress.message.is_none() {
+                        progress.flush(thread, format).await;
+                        tick.reset();
+                    }
+                }
+                _ = tick.tick() => progress.flush(thread, format).await,
             }
         }
     };
@@ -157,7 +165,6 @@ struct Progress {
     /// The message showing progress, once posted.
     message: Option<String>,
     shown: usize,
-    last_edit: Option<Instant>,
 }
 
 impl Progress {
@@ -179,11 +186,9 @@ impl Progress {
         text
     }
 
-    async fn flush(&mut self, thread: &dyn Thread, format: Format, last: bool) {
+    /// Shows the lines so far: posts the message the first time, edits it afterwards.
+    async fn flush(&mut self, thread: &dyn Thread, format: Format) {
         if self.lines.len() == self.shown {
-            return;
-        }
-        if !last && self.last_edit.is_some_and(|t| t.elapsed() < EDIT_INTERVAL) {
             return;
         }
         let text = self.text(format);
@@ -199,7 +204,6 @@ impl Progress {
             }
         }
         self.shown = self.lines.len();
-        self.last_edit = Some(Instant::now());
     }
 }
 

@@ -1,0 +1,74 @@
+//! A ferry configuration for the chat transport tests: a temp folder with `ferry.toml`, seeds
+//! and a deploy script slow enough that a converge shows progress edits. Shared by
+//! `tests/discord.rs` and `tests/slack.rs` through `#[path]`.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+/// Services seeded into staging; enough that `env staging` needs more than one chat message
+/// when `many` is set.
+pub fn write(dir: &Path, transport_table: &str, alert_channel: &str, users: &str, many: bool) {
+    let config = format!(
+        r#"
+[store]
+url = "sqlite://ferry.db"
+seed = "environments"
+
+{transport_table}
+
+[deployers.local]
+kind = "command"
+program = "deploy.sh"
+args = ["{{service}}", "{{version}}"]
+timeout = "30s"
+
+[environments.staging]
+deployer = "local"
+concurrency = 1
+alert_channel = "{alert_channel}"
+
+[roles]
+viewer = ["read"]
+deployer = ["read", "write:staging", "converge:staging"]
+
+[users]
+{users}
+default = ["viewer"]
+"#
+    );
+    std::fs::write(dir.join("ferry.toml"), config).unwrap();
+    std::fs::create_dir_all(dir.join("environments")).unwrap();
+    let mut seed = String::new();
+    let count = if many { 80 } else { 3 };
+    for i in 0..count {
+        seed.push_str(&format!(
+            "[services.svc-{i:02}]\nversion = \"1.0.{i}\"\nimage = \"registry.example.com/team/svc-{i:02}\"\n"
+        ));
+    }
+    std::fs::write(dir.join("environments/staging.toml"), seed).unwrap();
+    let script = "#!/bin/sh\nsleep 0.8\ncase \"$2\" in *broken*) echo \"release $2 of $1 crashed on start\" >&2; exit 3;; esac\necho \"$1 $2\" >> deploy.log\necho \"deployed $1 $2\"\n";
+    std::fs::write(dir.join("deploy.sh"), script).unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x"])
+        .arg(dir.join("deploy.sh"))
+        .status()
+        .unwrap();
+}
+
+/// Starts ferry (config, store, seeds) from `dir`.
+pub async fn app(dir: &Path) -> Arc<ferry::app::App> {
+    let config = ferry::config::Config::load(&dir.join("ferry.toml")).unwrap();
+    Arc::new(ferry::app::App::start(config).await.unwrap())
+}
+
+/// The head revision number of `env`.
+pub async fn head(app: &ferry::app::App, env: &str) -> u64 {
+    let env = ferry::domain::Name::parse(env).unwrap();
+    app.store
+        .head(&env)
+        .await
+        .unwrap()
+        .map_or(0, |r| r.meta.number)
+}

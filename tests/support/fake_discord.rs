@@ -1,0 +1,2312 @@
+//! A protocol-faithful fake of Discord for the tests of the Discord transport: one axum server on
+//! 127.0.0.1 that speaks the REST API (`/api/v10/...`) and the gateway (a WebSocket at `/gw`)
+//! the way Discord does, closely enough that serenity 0.12.5 runs against it unchanged.
+//!
+//! Point serenity at it with
+//! `HttpBuilder::new(fake.token()).proxy(fake.base_url()).ratelimiter_disabled(true).build()`
+//! and `ClientBuilder::new_with_http(http, intents)`; `GET /api/v10/gateway` then hands out
+//! `ws://127.0.0.1:PORT/gw`.
+//!
+//! What it keeps faithful, because a transport can get each of these wrong:
+//! - the gateway handshake: HELLO, IDENTIFY (token, intents, privileged intents, shard), READY
+//!   with sequence numbers, heartbeat ACKs, RESUME with replay of what was missed and RESUMED,
+//!   INVALID_SESSION for a bad resume, and Discord's close codes (4004 for a bad token, ...);
+//! - intents: MESSAGE_CREATE only reaches a bot with GUILD_MESSAGES (guild) or DIRECT_MESSAGES
+//!   (DM), and without MESSAGE_CONTENT a guild message that does not mention the bot arrives with
+//!   empty content, as on Discord;
+//! - the bot sees its own messages: what it posts comes back as MESSAGE_CREATE (and edits as
+//!   MESSAGE_UPDATE), so a bot that does not ignore itself loops here as it would in production;
+//! - REST rules: `Authorization: Bot <token>` (401 otherwise), 2000-character content, no empty
+//!   messages, replies only to messages that exist, edits only of the bot's own messages, the
+//!   3-second deadline and single use of an interaction callback, follow-ups only after it,
+//!   command name and description rules; errors carry Discord's JSON codes.
+//!
+//! Everything the bot did is recorded for the test (`posted`, `edits`, `interaction_responses`,
+//! `followups`, `commands`, `identifies`, `resumes`, `requests`, ...), and `wait_for` panics
+//! with a dump of the whole exchange when its condition does not come true in time.
+//!
+//! It needs only axum, tokio and serde_json, not serenity, so it builds with every feature set.
+
+// Each test binary uses only part of this module.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::hash::BuildHasher;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+/// Gateway intent bits (Discord's values; serenity's `GatewayIntents` has the same bits).
+pub mod intents {
+    pub const GUILDS: u64 = 1 << 0;
+    pub const GUILD_MEMBERS: u64 = 1 << 1;
+    pub const GUILD_PRESENCES: u64 = 1 << 8;
+    pub const GUILD_MESSAGES: u64 = 1 << 9;
+    pub const DIRECT_MESSAGES: u64 = 1 << 12;
+    pub const MESSAGE_CONTENT: u64 = 1 << 15;
+    /// The intents a bot must be granted in the developer portal.
+    pub const PRIVILEGED: u64 = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT;
+}
+
+/// Discord's epoch for snowflakes, in Unix milliseconds.
+const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
+/// The largest `content` Discord accepts, in characters.
+const MAX_CONTENT: usize = 2000;
+/// Ephemeral message flag (only the invoking user sees it; never dispatched to the bot).
+const FLAG_EPHEMERAL: u64 = 1 << 6;
+/// The "bot is thinking" flag of a deferred interaction response's placeholder.
+const FLAG_LOADING: u64 = 1 << 7;
+
+/// How the fake is set up; `Config::default()` is what `FakeDiscord::start` uses.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The bot token the fake accepts (without the `Bot ` prefix).
+    pub token: String,
+    pub bot_user_id: u64,
+    pub bot_name: String,
+    /// Deliberately not the bot user's id, so that mixing the two up shows.
+    pub application_id: u64,
+    /// Sent in HELLO. Discord uses ~41 s; short here so heartbeats happen within a test.
+    pub heartbeat_interval: Duration,
+    /// How long after INTERACTION_CREATE the callback is accepted (Discord: 3 s).
+    pub interaction_deadline: Duration,
+    /// Whether the application may use privileged intents (else IDENTIFY with one closes 4014).
+    pub privileged_intents_allowed: bool,
+    /// Whether the bot's own posts come back over the gateway, as on Discord.
+    pub echo_own_messages: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            token: "ZmVycnktdGVzdA.fake-discord.t0ken".to_string(),
+            bot_user_id: 1_200_000_000_000_000_001,
+            bot_name: "ferry".to_string(),
+            application_id: 1_200_000_000_000_000_002,
+            heartbeat_interval: Duration::from_millis(1000),
+            interaction_deadline: Duration::from_secs(3),
+            privileged_intents_allowed: true,
+            echo_own_messages: true,
+        }
+    }
+}
+
+/// A message the bot created with `POST /channels/{id}/messages`.
+#[derive(Clone, Debug)]
+pub struct Posted {
+    pub channel_id: u64,
+    /// The id the fake gave it.
+    pub id: u64,
+    pub content: String,
+    /// `message_reference.message_id`: the message this one replies to.
+    pub reference_message_id: Option<u64>,
+    pub attachments: Vec<Upload>,
+    pub embeds: Vec<Value>,
+    /// The JSON body (or multipart `payload_json`) as sent.
+    pub body: Value,
+}
+
+/// A file uploaded in a multipart request.
+#[derive(Clone, Debug)]
+pub struct Upload {
+    /// The form field, e.g. `files[0]`.
+    pub field: String,
+    pub filename: String,
+    pub content_type: Option<String>,
+    pub data: Vec<u8>,
+}
+
+impl Upload {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.data).into_owned()
+    }
+}
+
+/// An accepted `PATCH /channels/{id}/messages/{id}`.
+#[derive(Clone, Debug)]
+pub struct Edit {
+    pub channel_id: u64,
+    pub message_id: u64,
+    /// `content` if the body set it.
+    pub content: Option<String>,
+    pub attachments: Vec<Upload>,
+    pub body: Value,
+}
+
+/// An accepted `POST /interactions/{id}/{token}/callback`.
+#[derive(Clone, Debug)]
+pub struct InteractionResponse {
+    pub interaction_id: u64,
+    pub token: String,
+    /// 4 message, 5 deferred message, 9 modal, ...
+    pub kind: u64,
+    pub content: Option<String>,
+    pub ephemeral: bool,
+    /// The `data` object as sent (`Null` if none).
+    pub data: Value,
+    pub attachments: Vec<Upload>,
+}
+
+/// What a request to the interaction webhook did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FollowupKind {
+    /// `POST /webhooks/{app}/{token}`: a new follow-up message.
+    Create,
+    /// `PATCH /webhooks/{app}/{token}/messages/@original`.
+    EditOriginal,
+    /// `PATCH /webhooks/{app}/{token}/messages/{id}`.
+    Edit(u64),
+    /// `DELETE /webhooks/{app}/{token}/messages/...`.
+    Delete(u64),
+}
+
+/// An accepted request to an interaction's webhook.
+#[derive(Clone, Debug)]
+pub struct Followup {
+    pub interaction_id: u64,
+    pub token: String,
+    pub kind: FollowupKind,
+    /// The message created or changed.
+    pub message_id: u64,
+    pub content: Option<String>,
+    pub attachments: Vec<Upload>,
+    pub body: Value,
+}
+
+/// An IDENTIFY the fake received, accepted or not.
+#[derive(Clone, Debug)]
+pub struct Identify {
+    /// As sent; serenity sends `Bot <token>`.
+    pub token: String,
+    pub intents: u64,
+    pub shard: Option<(u64, u64)>,
+    pub compress: Option<bool>,
+    pub large_threshold: Option<u64>,
+    pub properties: Value,
+    /// `None` if accepted, else the close code the fake answered with.
+    pub rejected_with: Option<u16>,
+}
+
+/// A RESUME the fake received.
+#[derive(Clone, Debug)]
+pub struct Resume {
+    pub session_id: String,
+    pub seq: u64,
+    pub token: String,
+    pub accepted: bool,
+    /// How many missed dispatches were replayed before RESUMED.
+    pub replayed: usize,
+}
+
+/// One WebSocket connection to the gateway.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    pub id: u64,
+    /// `/gw`, or `/gw/resume` if the client used READY's `resume_gateway_url`.
+    pub path: String,
+    /// The query string, e.g. `v=10`.
+    pub query: Option<String>,
+    /// How it ended, if it did.
+    pub ended: Option<String>,
+}
+
+/// One REST request and the fake's answer.
+#[derive(Clone, Debug)]
+pub struct RequestLog {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    /// The error body for a 4xx.
+    pub error: Option<Value>,
+}
+
+/// One gateway dispatch the fake produced (or held back).
+#[derive(Clone, Debug)]
+pub struct DispatchLog {
+    pub seq: Option<u64>,
+    pub t: String,
+    /// Delivered, queued for replay, waiting for READY, or suppressed (and why).
+    pub fate: String,
+    pub summary: String,
+}
+
+/// A handle on a running fake; clones share it. The server stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct FakeDiscord {
+    shared: Shared,
+    addr: SocketAddr,
+    _server: Arc<ServerGuard>,
+}
+
+type Shared = Arc<Mutex<Fake>>;
+
+struct ServerGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What the fake sends on a connection, in order.
+enum Out {
+    Text(String),
+    /// A close frame with this code and reason, then the end of the connection.
+    Close(u16, String),
+    /// Drop the TCP connection without a close frame.
+    Abort,
+}
+
+struct Live {
+    id: u64,
+    tx: mpsc::UnboundedSender<Out>,
+    /// Identified or resumed: dispatches go to it.
+    attached: bool,
+}
+
+struct Session {
+    id: String,
+    intents: u64,
+    seq: u64,
+    /// Every dispatch of the session, as sent, for replay on RESUME.
+    log: Vec<(u64, String)>,
+}
+
+/// When a dispatch may be sent and how much of it the intents let through.
+#[derive(Clone, Copy)]
+enum Gate {
+    Always,
+    Message {
+        guild: bool,
+        mentions_bot: bool,
+        own: bool,
+    },
+}
+
+struct Pending {
+    t: String,
+    d: Value,
+    gate: Gate,
+}
+
+struct StoredMessage {
+    channel_id: u64,
+    guild_id: Option<u64>,
+    author_id: u64,
+    mentions_bot: bool,
+    /// The message as the REST API returns it (no `guild_id`, no `member`).
+    json: Value,
+}
+
+#[derive(Clone, Copy)]
+struct ChannelInfo {
+    guild_id: Option<u64>,
+    /// For a DM: the other user.
+    recipient: Option<u64>,
+}
+
+struct InteractionState {
+    id: u64,
+    token: String,
+    channel_id: u64,
+    guild_id: Option<u64>,
+    user_id: u64,
+    user_name: String,
+    created: Instant,
+    acked: Option<u64>,
+    original: Option<u64>,
+}
+
+struct Command {
+    id: u64,
+    guild_id: Option<u64>,
+    json: Value,
+}
+
+struct Fake {
+    cfg: Config,
+    port: u16,
+    last_snowflake: u64,
+    counter: u64,
+    next_conn: u64,
+    live: Option<Live>,
+    session: Option<Session>,
+    pending: Vec<Pending>,
+    connections: Vec<Connection>,
+    identifies: Vec<Identify>,
+    resumes: Vec<Resume>,
+    heartbeats: usize,
+    readies: usize,
+    users: HashMap<u64, String>,
+    channels: HashMap<u64, ChannelInfo>,
+    messages: HashMap<u64, StoredMessage>,
+    interactions: HashMap<u64, InteractionState>,
+    commands: Vec<Command>,
+    posted: Vec<Posted>,
+    edits: Vec<Edit>,
+    interaction_responses: Vec<InteractionResponse>,
+    followups: Vec<Followup>,
+    requests: Vec<RequestLog>,
+    dispatches: Vec<DispatchLog>,
+}
+
+impl FakeDiscord {
+    /// Starts a fake with `Config::default()`.
+    pub async fn start() -> FakeDiscord {
+        FakeDiscord::start_with(Config::default()).await
+    }
+
+    pub async fn start_with(cfg: Config) -> FakeDiscord {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fake Discord on 127.0.0.1");
+        let addr = listener.local_addr().expect("local address");
+        let mut users = HashMap::new();
+        users.insert(cfg.bot_user_id, cfg.bot_name.clone());
+        let shared: Shared = Arc::new(Mutex::new(Fake {
+            cfg,
+            port: addr.port(),
+            last_snowflake: 0,
+            counter: 0,
+            next_conn: 1,
+            live: None,
+            session: None,
+            pending: Vec::new(),
+            connections: Vec::new(),
+            identifies: Vec::new(),
+            resumes: Vec::new(),
+            heartbeats: 0,
+            readies: 0,
+            users,
+            channels: HashMap::new(),
+            messages: HashMap::new(),
+            interactions: HashMap::new(),
+            commands: Vec::new(),
+            posted: Vec::new(),
+            edits: Vec::new(),
+            interaction_responses: Vec::new(),
+            followups: Vec::new(),
+            requests: Vec::new(),
+            dispatches: Vec::new(),
+        }));
+        let app = Router::new()
+            .route("/gw", get(gateway_upgrade))
+            .route("/gw/resume", get(gateway_upgrade))
+            .fallback(rest)
+            .with_state(shared.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeDiscord {
+            shared,
+            addr,
+            _server: Arc::new(ServerGuard(server)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Fake> {
+        lock(&self.shared)
+    }
+
+    /// `http://127.0.0.1:PORT`: serenity's `HttpBuilder::proxy` value.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `ws://127.0.0.1:PORT/gw`: what `GET /api/v10/gateway` answers.
+    pub fn gateway_url(&self) -> String {
+        format!("ws://{}/gw", self.addr)
+    }
+
+    pub fn token(&self) -> String {
+        self.lock().cfg.token.clone()
+    }
+
+    pub fn bot_user_id(&self) -> u64 {
+        self.lock().cfg.bot_user_id
+    }
+
+    pub fn application_id(&self) -> u64 {
+        self.lock().cfg.application_id
+    }
+
+    /// `<@BOTID>`, the mention a user types.
+    pub fn bot_mention(&self) -> String {
+        format!("<@{}>", self.bot_user_id())
+    }
+
+    /// Makes a channel known (sending a message or interaction in it does that too). A bot may
+    /// post only to known channels, as on Discord. `guild_id: None` makes it a DM channel.
+    pub fn add_channel(&self, channel_id: u64, guild_id: Option<u64>) {
+        self.lock()
+            .channels
+            .entry(channel_id)
+            .or_insert(ChannelInfo {
+                guild_id,
+                recipient: None,
+            });
+    }
+
+    /// A user sends a message; it is dispatched as MESSAGE_CREATE with the next sequence number
+    /// (or queued until READY, or kept for replay while the gateway is down). The bot is in
+    /// `mentions` if `mentions_bot` or the content contains `<@BOTID>`. Returns its id.
+    pub fn message(
+        &self,
+        author_id: u64,
+        author_name: &str,
+        channel_id: u64,
+        guild_id: Option<u64>,
+        content: &str,
+        mentions_bot: bool,
+    ) -> u64 {
+        let mut st = self.lock();
+        st.user_message(
+            author_id,
+            author_name,
+            channel_id,
+            guild_id,
+            content,
+            mentions_bot,
+        )
+    }
+
+    /// Dispatches the same MESSAGE_CREATE again (Discord does deliver duplicates), with a new
+    /// sequence number.
+    pub fn redeliver_message(&self, id: u64) {
+        let mut st = self.lock();
+        let Some(m) = st.messages.get(&id) else {
+            panic!("redeliver_message: the fake knows no message {id}");
+        };
+        let gate = Gate::Message {
+            guild: m.guild_id.is_some(),
+            mentions_bot: m.mentions_bot,
+            own: m.author_id == st.cfg.bot_user_id,
+        };
+        let d = st.message_event(id);
+        st.dispatch("MESSAGE_CREATE", d, gate);
+    }
+
+    /// A user runs `/ferry command:<command_text>` (no option if `command_text` is empty); it is
+    /// dispatched as INTERACTION_CREATE. Returns the interaction id.
+    pub fn interaction(
+        &self,
+        user_id: u64,
+        user_name: &str,
+        channel_id: u64,
+        guild_id: Option<u64>,
+        command_text: &str,
+    ) -> u64 {
+        let mut st = self.lock();
+        st.user_interaction(user_id, user_name, channel_id, guild_id, command_text)
+    }
+
+    /// The interaction token the fake gave an interaction.
+    pub fn interaction_token(&self, interaction_id: u64) -> String {
+        let st = self.lock();
+        match st.interactions.get(&interaction_id) {
+            Some(i) => i.token.clone(),
+            None => panic!("no interaction {interaction_id}"),
+        }
+    }
+
+    /// Dispatches any event as is (no intent filtering). Returns its sequence number, if sent.
+    pub fn dispatch_raw(&self, t: &str, d: Value) -> Option<u64> {
+        let mut st = self.lock();
+        st.dispatch(t, d, Gate::Always)
+    }
+
+    /// Drops the gateway's TCP connection without a close frame, like a network failure. The
+    /// session stays, so the client should RESUME; what is dispatched meanwhile is replayed.
+    pub fn drop_gateway(&self) {
+        let mut st = self.lock();
+        if let Some(live) = st.live.take() {
+            let _ = live.tx.send(Out::Abort);
+        }
+    }
+
+    /// Closes the gateway connection with a close frame (4000 unknown error: resumable; 4004
+    /// authentication failed; 4009 session timed out: the session is forgotten, ...).
+    pub fn close_gateway(&self, code: u16, reason: &str) {
+        let mut st = self.lock();
+        if matches!(code, 4007 | 4009) {
+            st.session = None;
+        }
+        if let Some(live) = st.live.take() {
+            let _ = live.tx.send(Out::Close(code, reason.to_string()));
+        }
+    }
+
+    /// Sends op 7 RECONNECT: the client should reconnect and RESUME.
+    pub fn request_reconnect(&self) {
+        let mut st = self.lock();
+        st.send_live(json!({"op": 7, "d": null}));
+    }
+
+    /// Sends op 9 INVALID_SESSION; unless `resumable`, the session is forgotten.
+    pub fn invalidate_session(&self, resumable: bool) {
+        let mut st = self.lock();
+        if !resumable {
+            st.session = None;
+        }
+        st.send_live(json!({"op": 9, "d": resumable}));
+    }
+
+    pub fn identifies(&self) -> Vec<Identify> {
+        self.lock().identifies.clone()
+    }
+
+    pub fn resumes(&self) -> Vec<Resume> {
+        self.lock().resumes.clone()
+    }
+
+    pub fn connections(&self) -> Vec<Connection> {
+        self.lock().connections.clone()
+    }
+
+    /// Heartbeats (op 1) received, all connections together.
+    pub fn heartbeats(&self) -> usize {
+        self.lock().heartbeats
+    }
+
+    /// READY dispatches sent.
+    pub fn readies(&self) -> usize {
+        self.lock().readies
+    }
+
+    pub fn session_id(&self) -> Option<String> {
+        self.lock().session.as_ref().map(|s| s.id.clone())
+    }
+
+    /// A connection is open and identified or resumed: dispatches reach the client now.
+    pub fn is_connected(&self) -> bool {
+        self.lock().live.as_ref().is_some_and(|l| l.attached)
+    }
+
+    pub fn posted(&self) -> Vec<Posted> {
+        self.lock().posted.clone()
+    }
+
+    pub fn edits(&self) -> Vec<Edit> {
+        self.lock().edits.clone()
+    }
+
+    pub fn interaction_responses(&self) -> Vec<InteractionResponse> {
+        self.lock().interaction_responses.clone()
+    }
+
+    pub fn followups(&self) -> Vec<Followup> {
+        self.lock().followups.clone()
+    }
+
+    /// The registered application commands, as the API returns them (with `id`, and `guild_id`
+    /// for guild commands).
+    pub fn commands(&self) -> Vec<Value> {
+        self.lock()
+            .commands
+            .iter()
+            .map(|c| c.json.clone())
+            .collect()
+    }
+
+    /// Every REST request, in order, with the status the fake answered.
+    pub fn requests(&self) -> Vec<RequestLog> {
+        self.lock().requests.clone()
+    }
+
+    /// Every dispatch, in order, with what became of it.
+    pub fn dispatches(&self) -> Vec<DispatchLog> {
+        self.lock().dispatches.clone()
+    }
+
+    /// Waits until a READY has been sent and a connection is identified or resumed. Panics
+    /// with a dump after `timeout`.
+    pub async fn wait_ready(&self, timeout: Duration) {
+        self.wait_for(|d| d.readies() > 0 && d.is_connected(), timeout)
+            .await;
+    }
+
+    /// Waits until `pred` holds, checking every 10 ms. Panics with a dump after `timeout`.
+    pub async fn wait_for(&self, pred: impl Fn(&FakeDiscord) -> bool, timeout: Duration) {
+        if !self.try_wait_for(pred, timeout).await {
+            panic!(
+                "fake Discord: condition not met within {timeout:?}\n{}",
+                self.dump()
+            );
+        }
+    }
+
+    /// Like `wait_for`, but says whether `pred` came true instead of panicking.
+    pub async fn try_wait_for(
+        &self,
+        pred: impl Fn(&FakeDiscord) -> bool,
+        timeout: Duration,
+    ) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if pred(self) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Everything the fake saw and did, for a failing test's message.
+    pub fn dump(&self) -> String {
+        let st = self.lock();
+        let mut s = String::new();
+        let _ = writeln!(s, "--- fake Discord at {} ---", self.addr);
+        let _ = writeln!(
+            s,
+            "session: {:?}; live connection: {}; heartbeats: {}; readies: {}",
+            st.session.as_ref().map(|x| (&x.id, x.seq, x.intents)),
+            match &st.live {
+                Some(l) => format!("#{} attached={}", l.id, l.attached),
+                None => "none".to_string(),
+            },
+            st.heartbeats,
+            st.readies,
+        );
+        let _ = writeln!(s, "connections:");
+        for c in &st.connections {
+            let _ = writeln!(s, "  {c:?}");
+        }
+        let _ = writeln!(s, "identifies:");
+        for i in &st.identifies {
+            let _ = writeln!(
+                s,
+                "  intents={} shard={:?} rejected_with={:?}",
+                i.intents, i.shard, i.rejected_with
+            );
+        }
+        let _ = writeln!(s, "resumes:");
+        for r in &st.resumes {
+            let _ = writeln!(s, "  {r:?}");
+        }
+        let _ = writeln!(s, "dispatches:");
+        for d in &st.dispatches {
+            let _ = writeln!(s, "  s={:?} {} [{}] {}", d.seq, d.t, d.fate, d.summary);
+        }
+        for p in &st.pending {
+            let _ = writeln!(s, "  (waiting for READY) {}", p.t);
+        }
+        let _ = writeln!(s, "REST requests:");
+        for r in &st.requests {
+            let _ = writeln!(s, "  {} {} -> {}", r.method, r.path, r.status);
+            if let Some(e) = &r.error {
+                let _ = writeln!(s, "      {e}");
+            }
+        }
+        let _ = writeln!(s, "posted:");
+        for p in &st.posted {
+            let _ = writeln!(
+                s,
+                "  #{} in {} reply_to={:?} files={} {:?}",
+                p.id,
+                p.channel_id,
+                p.reference_message_id,
+                p.attachments.len(),
+                p.content
+            );
+        }
+        let _ = writeln!(s, "edits:");
+        for e in &st.edits {
+            let _ = writeln!(
+                s,
+                "  #{} in {}: {:?}",
+                e.message_id, e.channel_id, e.content
+            );
+        }
+        let _ = writeln!(s, "interaction responses:");
+        for r in &st.interaction_responses {
+            let _ = writeln!(
+                s,
+                "  interaction {} type {}: {:?}",
+                r.interaction_id, r.kind, r.content
+            );
+        }
+        let _ = writeln!(s, "followups:");
+        for f in &st.followups {
+            let _ = writeln!(
+                s,
+                "  interaction {} {:?} #{}: {:?}",
+                f.interaction_id, f.kind, f.message_id, f.content
+            );
+        }
+        let _ = writeln!(s, "commands:");
+        for c in &st.commands {
+            let _ = writeln!(s, "  guild={:?} {}", c.guild_id, c.json);
+        }
+        s
+    }
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Fake> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// ---------------------------------------------------------------------------------------------
+// State: ids, payloads, dispatch.
+
+impl Fake {
+    /// A fresh snowflake: milliseconds since Discord's epoch, shifted, plus a counter.
+    fn snowflake(&mut self) -> u64 {
+        let ms = unix_ms().saturating_sub(DISCORD_EPOCH_MS);
+        self.counter += 1;
+        let id = (ms << 22) | (self.counter & 0xfff);
+        self.last_snowflake = id.max(self.last_snowflake + 1);
+        self.last_snowflake
+    }
+
+    fn random_hex(&mut self) -> String {
+        let n = self.snowflake();
+        let a = std::collections::hash_map::RandomState::new().hash_one(n);
+        let b = std::collections::hash_map::RandomState::new().hash_one(a);
+        format!("{a:016x}{b:016x}")
+    }
+
+    fn user_json(&self, id: u64) -> Value {
+        let bot = id == self.cfg.bot_user_id;
+        let name = self
+            .users
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("user{id}"));
+        let mut u = json!({
+            "id": id.to_string(),
+            "username": name,
+            "discriminator": if bot { "4242" } else { "0" },
+            "global_name": if bot { Value::Null } else { Value::String(name.clone()) },
+            "avatar": null,
+            "public_flags": 0,
+            "flags": 0,
+            "banner": null,
+            "accent_color": null,
+            "avatar_decoration_data": null,
+        });
+        if bot {
+            u["bot"] = json!(true);
+        }
+        u
+    }
+
+    fn current_user_json(&self) -> Value {
+        let mut u = self.user_json(self.cfg.bot_user_id);
+        u["verified"] = json!(true);
+        u["mfa_enabled"] = json!(false);
+        u["email"] = Value::Null;
+        u["locale"] = json!("en-US");
+        u["premium_type"] = json!(0);
+        u
+    }
+
+    /// A guild member as MESSAGE_CREATE carries it (without `user`).
+    fn partial_member_json(&self) -> Value {
+        json!({
+            "roles": [],
+            "joined_at": "2024-01-01T00:00:00.000000+00:00",
+            "premium_since": null,
+            "deaf": false,
+            "mute": false,
+            "flags": 0,
+            "pending": false,
+            "nick": null,
+            "avatar": null,
+            "banner": null,
+            "communication_disabled_until": null,
+        })
+    }
+
+    fn channel_json(&self, id: u64, info: ChannelInfo) -> Value {
+        match info.guild_id {
+            Some(g) => json!({
+                "id": id.to_string(),
+                "type": 0,
+                "guild_id": g.to_string(),
+                "name": format!("channel-{id}"),
+                "position": 0,
+                "permission_overwrites": [],
+                "nsfw": false,
+                "topic": null,
+                "last_message_id": null,
+                "rate_limit_per_user": 0,
+                "parent_id": null,
+                "flags": 0,
+            }),
+            None => {
+                let recipient = info.recipient.unwrap_or(1);
+                json!({
+                    "id": id.to_string(),
+                    "type": 1,
+                    "last_message_id": null,
+                    "recipients": [self.user_json(recipient)],
+                    "flags": 0,
+                })
+            }
+        }
+    }
+
+    fn note_channel(&mut self, channel_id: u64, guild_id: Option<u64>, user_id: u64) {
+        let info = self.channels.entry(channel_id).or_insert(ChannelInfo {
+            guild_id,
+            recipient: None,
+        });
+        if info.guild_id.is_none() && guild_id.is_none() && info.recipient.is_none() {
+            info.recipient = Some(user_id);
+        }
+    }
+
+    /// The base Message object (REST shape).
+    #[allow(clippy::too_many_arguments)]
+    fn message_json(
+        &self,
+        id: u64,
+        channel_id: u64,
+        author_id: u64,
+        content: &str,
+        mentions: Vec<Value>,
+        embeds: Vec<Value>,
+        attachments: Vec<Value>,
+        kind: u64,
+        flags: u64,
+    ) -> Value {
+        json!({
+            "id": id.to_string(),
+            "channel_id": channel_id.to_string(),
+            "author": self.user_json(author_id),
+            "content": content,
+            "timestamp": timestamp_of(id),
+            "edited_timestamp": null,
+            "tts": false,
+            "mention_everyone": false,
+            "mentions": mentions,
+            "mention_roles": [],
+            "attachments": attachments,
+            "embeds": embeds,
+            "pinned": false,
+            "type": kind,
+            "flags": flags,
+            "components": [],
+        })
+    }
+
+    fn user_message(
+        &mut self,
+        author_id: u64,
+        author_name: &str,
+        channel_id: u64,
+        guild_id: Option<u64>,
+        content: &str,
+        mentions_bot: bool,
+    ) -> u64 {
+        self.users.insert(author_id, author_name.to_string());
+        self.note_channel(channel_id, guild_id, author_id);
+        let bot = self.cfg.bot_user_id;
+        let mentions_bot = mentions_bot
+            || content.contains(&format!("<@{bot}>"))
+            || content.contains(&format!("<@!{bot}>"));
+        let mentions = if mentions_bot {
+            vec![self.user_json(bot)]
+        } else {
+            vec![]
+        };
+        let id = self.snowflake();
+        let json = self.message_json(
+            id,
+            channel_id,
+            author_id,
+            content,
+            mentions,
+            vec![],
+            vec![],
+            0,
+            0,
+        );
+        self.messages.insert(
+            id,
+            StoredMessage {
+                channel_id,
+                guild_id,
+                author_id,
+                mentions_bot,
+                json,
+            },
+        );
+        let d = self.message_event(id);
+        let gate = Gate::Message {
+            guild: guild_id.is_some(),
+            mentions_bot,
+            own: false,
+        };
+        self.dispatch("MESSAGE_CREATE", d, gate);
+        id
+    }
+
+    /// A stored message as the gateway sends it: with `guild_id` and `member` in a guild.
+    fn message_event(&self, id: u64) -> Value {
+        let m = &self.messages[&id];
+        let mut d = m.json.clone();
+        if let Some(g) = m.guild_id {
+            d["guild_id"] = json!(g.to_string());
+            d["member"] = self.partial_member_json();
+        }
+        d
+    }
+
+    fn echo(&mut self, t: &str, id: u64) {
+        if !self.cfg.echo_own_messages {
+            return;
+        }
+        let m = &self.messages[&id];
+        let flags = m.json["flags"].as_u64().unwrap_or(0);
+        if flags & FLAG_EPHEMERAL != 0 {
+            return;
+        }
+        let gate = Gate::Message {
+            guild: m.guild_id.is_some(),
+            mentions_bot: m.mentions_bot,
+            own: true,
+        };
+        let d = self.message_event(id);
+        self.dispatch(t, d, gate);
+    }
+
+    fn user_interaction(
+        &mut self,
+        user_id: u64,
+        user_name: &str,
+        channel_id: u64,
+        guild_id: Option<u64>,
+        command_text: &str,
+    ) -> u64 {
+        self.users.insert(user_id, user_name.to_string());
+        self.note_channel(channel_id, guild_id, user_id);
+        let id = self.snowflake();
+        let token = format!("aW50ZXJhY3Rpb24.{}", self.random_hex());
+        let command = self
+            .commands
+            .iter()
+            .find(|c| c.json["name"] == "ferry" && (c.guild_id.is_none() || c.guild_id == guild_id))
+            .map(|c| (c.id, c.guild_id));
+        let (command_id, command_guild) = match command {
+            Some(c) => c,
+            None => (self.snowflake(), None),
+        };
+        let options = if command_text.is_empty() {
+            json!([])
+        } else {
+            json!([{"name": "command", "type": 3, "value": command_text}])
+        };
+        let mut data = json!({
+            "id": command_id.to_string(),
+            "name": "ferry",
+            "type": 1,
+            "options": options,
+        });
+        if let Some(g) = command_guild {
+            data["guild_id"] = json!(g.to_string());
+        }
+        let user = self.user_json(user_id);
+        let mut d = json!({
+            "id": id.to_string(),
+            "application_id": self.cfg.application_id.to_string(),
+            "type": 2,
+            "data": data,
+            "channel_id": channel_id.to_string(),
+            "token": token,
+            "version": 1,
+            "app_permissions": "2248473465835073",
+            "locale": "en-US",
+            "entitlements": [],
+            "attachment_size_limit": 10_485_760,
+        });
+        match guild_id {
+            Some(g) => {
+                let mut member = self.partial_member_json();
+                member["user"] = user;
+                member["permissions"] = json!("2248473465835073");
+                d["guild_id"] = json!(g.to_string());
+                d["member"] = member;
+                d["guild_locale"] = json!("en-US");
+                d["context"] = json!(0);
+                d["authorizing_integration_owners"] = json!({"0": g.to_string()});
+                d["channel"] = json!({
+                    "id": channel_id.to_string(),
+                    "type": 0,
+                    "name": format!("channel-{channel_id}"),
+                    "permissions": "2248473465835073",
+                });
+            }
+            None => {
+                d["user"] = user;
+                d["context"] = json!(1);
+                d["authorizing_integration_owners"] = json!({"0": "0"});
+                d["channel"] = json!({"id": channel_id.to_string(), "type": 1});
+            }
+        }
+        self.interactions.insert(
+            id,
+            InteractionState {
+                id,
+                token,
+                channel_id,
+                guild_id,
+                user_id,
+                user_name: user_name.to_string(),
+                created: Instant::now(),
+                acked: None,
+                original: None,
+            },
+        );
+        self.dispatch("INTERACTION_CREATE", d, Gate::Always);
+        id
+    }
+
+    /// Applies the intents to a dispatch: `None` if it must not be sent at all.
+    fn render(&self, d: &Value, gate: Gate, intents: u64) -> Result<Value, String> {
+        let Gate::Message {
+            guild,
+            mentions_bot,
+            own,
+        } = gate
+        else {
+            return Ok(d.clone());
+        };
+        let (needed, name) = if guild {
+            (intents::GUILD_MESSAGES, "GUILD_MESSAGES")
+        } else {
+            (intents::DIRECT_MESSAGES, "DIRECT_MESSAGES")
+        };
+        if intents & needed == 0 {
+            return Err(format!("suppressed: no {name} intent"));
+        }
+        let mut d = d.clone();
+        if guild && !mentions_bot && !own && intents & intents::MESSAGE_CONTENT == 0 {
+            d["content"] = json!("");
+            d["embeds"] = json!([]);
+            d["attachments"] = json!([]);
+            d["components"] = json!([]);
+        }
+        Ok(d)
+    }
+
+    /// Sends a dispatch on the session (assigning the next sequence number), or keeps it for
+    /// READY. Returns the sequence number if it got one.
+    fn dispatch(&mut self, t: &str, d: Value, gate: Gate) -> Option<u64> {
+        let summary = summarize(t, &d);
+        let Some(session) = self.session.as_ref() else {
+            self.pending.push(Pending {
+                t: t.to_string(),
+                d,
+                gate,
+            });
+            return None;
+        };
+        let d = match self.render(&d, gate, session.intents) {
+            Ok(d) => d,
+            Err(why) => {
+                self.dispatches.push(DispatchLog {
+                    seq: None,
+                    t: t.to_string(),
+                    fate: why,
+                    summary,
+                });
+                return None;
+            }
+        };
+        let session = self.session.as_mut().expect("session checked above");
+        session.seq += 1;
+        let seq = session.seq;
+        let frame = json!({"op": 0, "s": seq, "t": t, "d": d}).to_string();
+        session.log.push((seq, frame.clone()));
+        let fate = match &self.live {
+            Some(live) if live.attached => {
+                if live.tx.send(Out::Text(frame)).is_ok() {
+                    "delivered"
+                } else {
+                    "kept for replay (connection gone)"
+                }
+            }
+            _ => "kept for replay (gateway down)",
+        };
+        self.dispatches.push(DispatchLog {
+            seq: Some(seq),
+            t: t.to_string(),
+            fate: fate.to_string(),
+            summary,
+        });
+        Some(seq)
+    }
+
+    fn send_live(&mut self, v: Value) {
+        if let Some(live) = &self.live {
+            let _ = live.tx.send(Out::Text(v.to_string()));
+        }
+    }
+}
+
+fn summarize(t: &str, d: &Value) -> String {
+    match t {
+        "MESSAGE_CREATE" | "MESSAGE_UPDATE" => format!(
+            "#{} in {} by {}: {:?}",
+            d["id"].as_str().unwrap_or("?"),
+            d["channel_id"].as_str().unwrap_or("?"),
+            d["author"]["username"].as_str().unwrap_or("?"),
+            d["content"].as_str().unwrap_or(""),
+        ),
+        "INTERACTION_CREATE" => format!(
+            "interaction {} /{} {}",
+            d["id"].as_str().unwrap_or("?"),
+            d["data"]["name"].as_str().unwrap_or("?"),
+            d["data"]["options"],
+        ),
+        _ => String::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gateway.
+
+async fn gateway_upgrade(State(shared): State<Shared>, uri: Uri, ws: WebSocketUpgrade) -> Response {
+    let path = uri.path().to_string();
+    let query = uri.query().map(str::to_string);
+    ws.on_upgrade(move |socket| gateway_connection(shared, socket, path, query))
+}
+
+async fn gateway_connection(
+    shared: Shared,
+    mut socket: WebSocket,
+    path: String,
+    query: Option<String>,
+) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let id = {
+        let mut st = lock(&shared);
+        let id = st.next_conn;
+        st.next_conn += 1;
+        st.connections.push(Connection {
+            id,
+            path,
+            query,
+            ended: None,
+        });
+        let hello = json!({
+            "op": 10,
+            "s": null,
+            "t": null,
+            "d": {"heartbeat_interval": st.cfg.heartbeat_interval.as_millis() as u64},
+        });
+        let _ = tx.send(Out::Text(hello.to_string()));
+        // A new connection takes over; the old one's sender is dropped, which ends it.
+        st.live = Some(Live {
+            id,
+            tx,
+            attached: false,
+        });
+        id
+    };
+    let mut client_close = None;
+    let ended = loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(Out::Text(text)) => {
+                    if socket.send(WsMessage::Text(text.into())).await.is_err() {
+                        break "send failed".to_string();
+                    }
+                }
+                Some(Out::Close(code, reason)) => {
+                    let frame = CloseFrame { code, reason: reason.clone().into() };
+                    let _ = socket.send(WsMessage::Close(Some(frame))).await;
+                    break format!("closed by the fake with {code} {reason:?}");
+                }
+                Some(Out::Abort) => break "dropped by the fake (no close frame)".to_string(),
+                None => break "replaced by a newer connection".to_string(),
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(WsMessage::Text(text))) => on_client_frame(&shared, id, text.as_str()),
+                Some(Ok(WsMessage::Binary(_))) => {
+                    on_client_frame(&shared, id, "binary frame: not JSON text")
+                }
+                Some(Ok(WsMessage::Close(frame))) => {
+                    // Keep reading: the next read sends the closing handshake's reply, which
+                    // serenity waits for on shutdown.
+                    let frame = frame.map(|f| (f.code, f.reason.to_string()));
+                    client_close = Some(format!("closed by the client: {frame:?}"));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break client_close.unwrap_or(format!("client error: {e}")),
+                None => break client_close.unwrap_or("client went away".to_string()),
+            },
+        }
+    };
+    let mut st = lock(&shared);
+    if st.live.as_ref().is_some_and(|l| l.id == id) {
+        st.live = None;
+    }
+    if let Some(c) = st.connections.iter_mut().find(|c| c.id == id) {
+        c.ended = Some(ended);
+    }
+}
+
+/// Handles one frame from the client; answers go through the connection's queue.
+fn on_client_frame(shared: &Shared, conn: u64, text: &str) {
+    let mut st = lock(shared);
+    let Some(live) = st.live.as_ref().filter(|l| l.id == conn) else {
+        return; // A connection that has been replaced or dropped.
+    };
+    let tx = live.tx.clone();
+    let attached = live.attached;
+    let close = |code: u16, reason: &str| {
+        let _ = tx.send(Out::Close(code, reason.to_string()));
+    };
+    let Ok(v) = serde_json::from_str::<Value>(text) else {
+        return close(4002, "Error while decoding payload.");
+    };
+    let d = &v["d"];
+    match v["op"].as_u64() {
+        Some(1) => {
+            st.heartbeats += 1;
+            let _ = tx.send(Out::Text(
+                json!({"op": 11, "s": null, "t": null, "d": null}).to_string(),
+            ));
+        }
+        Some(2) => {
+            let token = d["token"].as_str().unwrap_or_default().to_string();
+            let intents = d["intents"].as_u64().unwrap_or(0);
+            let shard = d["shard"]
+                .as_array()
+                .and_then(|a| Some((a.first()?.as_u64()?, a.get(1)?.as_u64()?)));
+            let mut identify = Identify {
+                token: token.clone(),
+                intents,
+                shard,
+                compress: d["compress"].as_bool(),
+                large_threshold: d["large_threshold"].as_u64(),
+                properties: d["properties"].clone(),
+                rejected_with: None,
+            };
+            let rejection = if attached {
+                Some((4005, "Already authenticated."))
+            } else if bare_token(&token) != st.cfg.token {
+                Some((4004, "Authentication failed."))
+            } else if d["intents"].as_u64().is_none() {
+                Some((4013, "Invalid intent(s)."))
+            } else if !st.cfg.privileged_intents_allowed && intents & intents::PRIVILEGED != 0 {
+                Some((4014, "Disallowed intent(s)."))
+            } else if shard.is_some_and(|(i, n)| n == 0 || i >= n) {
+                Some((4010, "Invalid shard."))
+            } else {
+                None
+            };
+            if let Some((code, reason)) = rejection {
+                identify.rejected_with = Some(code);
+                st.identifies.push(identify);
+                return close(code, reason);
+            }
+            st.identifies.push(identify);
+            let session_id = st.random_hex();
+            st.session = Some(Session {
+                id: session_id.clone(),
+                intents,
+                seq: 0,
+                log: Vec::new(),
+            });
+            if let Some(live) = st.live.as_mut() {
+                live.attached = true;
+            }
+            st.readies += 1;
+            let ready = json!({
+                "v": 10,
+                "user": st.current_user_json(),
+                "guilds": [],
+                "session_id": session_id,
+                "session_type": "normal",
+                "resume_gateway_url": format!("ws://127.0.0.1:{}/gw/resume", st.port),
+                "shard": [shard.map_or(0, |s| s.0), shard.map_or(1, |s| s.1)],
+                "application": {"id": st.cfg.application_id.to_string(), "flags": 8_953_856},
+                "private_channels": [],
+                "presences": [],
+                "relationships": [],
+                "guild_join_requests": [],
+                "geo_ordered_rtc_regions": ["frankfurt"],
+                "auth": {},
+                "_trace": ["[\"fake-discord\"]"],
+            });
+            st.dispatch("READY", ready, Gate::Always);
+            for p in std::mem::take(&mut st.pending) {
+                st.dispatch(&p.t, p.d, p.gate);
+            }
+        }
+        Some(6) => {
+            let session_id = d["session_id"].as_str().unwrap_or_default().to_string();
+            let seq = d["seq"].as_u64().unwrap_or(0);
+            let token = d["token"].as_str().unwrap_or_default().to_string();
+            let valid = !attached
+                && bare_token(&token) == st.cfg.token
+                && st.session.as_ref().is_some_and(|s| s.id == session_id);
+            let mut resume = Resume {
+                session_id,
+                seq,
+                token,
+                accepted: valid,
+                replayed: 0,
+            };
+            if !valid {
+                st.resumes.push(resume);
+                let _ = tx.send(Out::Text(
+                    json!({"op": 9, "s": null, "t": null, "d": false}).to_string(),
+                ));
+                return;
+            }
+            let missed: Vec<String> = st
+                .session
+                .as_ref()
+                .map(|s| {
+                    s.log
+                        .iter()
+                        .filter(|(s, _)| *s > seq)
+                        .map(|(_, f)| f.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            resume.replayed = missed.len();
+            st.resumes.push(resume);
+            for frame in missed {
+                let _ = tx.send(Out::Text(frame));
+            }
+            if let Some(live) = st.live.as_mut() {
+                live.attached = true;
+            }
+            st.dispatch(
+                "RESUMED",
+                json!({"_trace": ["[\"fake-discord\"]"]}),
+                Gate::Always,
+            );
+        }
+        Some(3 | 4 | 8 | 31) if attached => {} // Presence, voice, member chunks: accepted, ignored.
+        Some(3 | 4 | 8 | 31) => close(4003, "Not authenticated."),
+        _ => close(4001, "Unknown opcode."),
+    }
+}
+
+fn bare_token(token: &str) -> &str {
+    token.strip_prefix("Bot ").unwrap_or(token)
+}
+
+// ---------------------------------------------------------------------------------------------
+// REST.
+
+/// A REST answer: status and JSON body (`None`: no body, for 204).
+type Reply = (StatusCode, Option<Value>);
+
+fn error(status: StatusCode, code: u64, message: &str) -> Reply {
+    (status, Some(json!({"message": message, "code": code})))
+}
+
+fn form_error(field: &str, code: &str, message: &str) -> Reply {
+    (
+        StatusCode::BAD_REQUEST,
+        Some(json!({
+            "message": "Invalid Form Body",
+            "code": 50035,
+            "errors": {field: {"_errors": [{"code": code, "message": message}]}},
+        })),
+    )
+}
+
+fn not_found() -> Reply {
+    error(StatusCode::NOT_FOUND, 0, "404: Not Found")
+}
+
+fn unknown_message() -> Reply {
+    error(StatusCode::NOT_FOUND, 10008, "Unknown Message")
+}
+
+fn unknown_interaction() -> Reply {
+    error(StatusCode::NOT_FOUND, 10062, "Unknown interaction")
+}
+
+fn unknown_webhook() -> Reply {
+    error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook")
+}
+
+/// A request body: the JSON (or multipart `payload_json`) and any uploaded files.
+struct Body {
+    json: Value,
+    files: Vec<Upload>,
+}
+
+async fn rest(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let mut st = lock(&shared);
+    let (status, value) = route(&mut st, &method, &uri, &headers, &body);
+    st.requests.push(RequestLog {
+        method: method.to_string(),
+        path: match uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        },
+        status: status.as_u16(),
+        error: if status.is_client_error() {
+            value.clone()
+        } else {
+            None
+        },
+    });
+    drop(st);
+    match value {
+        Some(v) => (status, axum::Json(v)).into_response(),
+        None => status.into_response(),
+    }
+}
+
+fn route(st: &mut Fake, method: &Method, uri: &Uri, headers: &HeaderMap, bytes: &[u8]) -> Reply {
+    let Some(rest) = uri.path().strip_prefix("/api/v10/") else {
+        return not_found();
+    };
+    let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let m = method.as_str();
+    // The gateway URL and the interaction endpoints need no bot token (the latter carry their
+    // own); everything else does.
+    let public = matches!(
+        segs.as_slice(),
+        ["gateway"] | ["webhooks", ..] | ["interactions", ..]
+    );
+    if !public {
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if auth != format!("Bot {}", st.cfg.token) {
+            return error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
+        }
+    }
+    let body = match parse_body(headers, bytes) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let id = |s: &str| s.parse::<u64>().ok();
+    match (m, segs.as_slice()) {
+        ("GET", ["gateway"]) => (
+            StatusCode::OK,
+            Some(json!({"url": format!("ws://127.0.0.1:{}/gw", st.port)})),
+        ),
+        ("GET", ["gateway", "bot"]) => (
+            StatusCode::OK,
+            Some(json!({
+                "url": format!("ws://127.0.0.1:{}/gw", st.port),
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 86_400_000,
+                    "max_concurrency": 1,
+                },
+            })),
+        ),
+        ("GET", ["users", "@me"]) => (StatusCode::OK, Some(st.current_user_json())),
+        ("GET", ["oauth2", "applications", "@me"] | ["applications", "@me"]) => {
+            (StatusCode::OK, Some(application_json(st)))
+        }
+        ("GET", ["channels", c]) => match id(c).and_then(|c| Some((c, *st.channels.get(&c)?))) {
+            Some((c, info)) => (StatusCode::OK, Some(st.channel_json(c, info))),
+            None => error(StatusCode::NOT_FOUND, 10003, "Unknown Channel"),
+        },
+        ("POST", ["channels", c, "typing"]) => {
+            match id(c).filter(|c| st.channels.contains_key(c)) {
+                Some(_) => (StatusCode::NO_CONTENT, None),
+                None => error(StatusCode::NOT_FOUND, 10003, "Unknown Channel"),
+            }
+        }
+        ("POST", ["channels", c, "messages"]) => match id(c) {
+            Some(c) => create_message(st, c, body),
+            None => not_found(),
+        },
+        ("GET", ["channels", c, "messages", mid]) => match (id(c), id(mid)) {
+            (Some(c), Some(mid)) => match st.messages.get(&mid).filter(|x| x.channel_id == c) {
+                Some(x) => (StatusCode::OK, Some(x.json.clone())),
+                None => unknown_message(),
+            },
+            _ => not_found(),
+        },
+        ("PATCH", ["channels", c, "messages", mid]) => match (id(c), id(mid)) {
+            (Some(c), Some(mid)) => edit_message(st, c, mid, body),
+            _ => not_found(),
+        },
+        ("POST", ["interactions", i, token, "callback"]) => match id(i) {
+            Some(i) => interaction_callback(st, i, token, body),
+            None => unknown_interaction(),
+        },
+        ("POST", ["webhooks", app, token]) => webhook(st, m, app, token, None, body),
+        ("GET" | "PATCH" | "DELETE", ["webhooks", app, token, "messages", mid]) => {
+            webhook(st, m, app, token, Some(mid), body)
+        }
+        ("GET" | "PUT" | "POST", ["applications", app, "commands"]) => {
+            commands(st, m, app, None, body)
+        }
+        ("GET" | "PUT" | "POST", ["applications", app, "guilds", g, "commands"]) => match id(g) {
+            Some(g) => commands(st, m, app, Some(g), body),
+            None => not_found(),
+        },
+        _ => not_found(),
+    }
+}
+
+fn application_json(st: &Fake) -> Value {
+    json!({
+        "id": st.cfg.application_id.to_string(),
+        "name": st.cfg.bot_name,
+        "icon": null,
+        "description": "",
+        "bot_public": false,
+        "bot_require_code_grant": false,
+        "verify_key": "0000000000000000000000000000000000000000000000000000000000000000",
+        "team": null,
+        "owner": st.user_json(1),
+        "flags": 8_953_856,
+        "bot": st.user_json(st.cfg.bot_user_id),
+    })
+}
+
+fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Body, Reply> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let invalid_json = || {
+        error(
+            StatusCode::BAD_REQUEST,
+            50109,
+            "The request body contains invalid JSON.",
+        )
+    };
+    if content_type.starts_with("multipart/form-data") {
+        let Some(parts) = parse_multipart(content_type, bytes) else {
+            return Err(invalid_json());
+        };
+        let mut json = Value::Null;
+        let mut files = Vec::new();
+        for p in parts {
+            if p.field == "payload_json" {
+                json = serde_json::from_slice(&p.data).map_err(|_| invalid_json())?;
+            } else if p.filename.is_empty() {
+                // A plain form field: Discord takes these as top-level JSON fields.
+                if !json.is_object() {
+                    json = json!({});
+                }
+                json[p.field.as_str()] = json!(p.text());
+            } else {
+                files.push(p);
+            }
+        }
+        return Ok(Body { json, files });
+    }
+    if bytes.is_empty() {
+        return Ok(Body {
+            json: Value::Null,
+            files: Vec::new(),
+        });
+    }
+    match serde_json::from_slice(bytes) {
+        Ok(json) => Ok(Body {
+            json,
+            files: Vec::new(),
+        }),
+        Err(_) => Err(invalid_json()),
+    }
+}
+
+/// Splits a `multipart/form-data` body into its parts (fields have an empty `filename`).
+fn parse_multipart(content_type: &str, body: &[u8]) -> Option<Vec<Upload>> {
+    let boundary = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))?
+        .trim_matches('"');
+    let delimiter = format!("--{boundary}");
+    let delimiter = delimiter.as_bytes();
+    let mut parts = Vec::new();
+    let mut pos = find(body, delimiter, 0)? + delimiter.len();
+    loop {
+        if body[pos..].starts_with(b"--") {
+            return Some(parts);
+        }
+        let start = pos + 2; // CRLF after the delimiter.
+        let next = find(body, delimiter, start)?;
+        let part = body.get(start..next.checked_sub(2)?)?; // CRLF before the delimiter.
+        let header_end = find(part, b"\r\n\r\n", 0)?;
+        let head = String::from_utf8_lossy(&part[..header_end]);
+        let data = part[header_end + 4..].to_vec();
+        let mut upload = Upload {
+            field: String::new(),
+            filename: String::new(),
+            content_type: None,
+            data,
+        };
+        for line in head.split("\r\n") {
+            let (name, value) = line.split_once(':')?;
+            match name.trim().to_ascii_lowercase().as_str() {
+                "content-disposition" => {
+                    for param in value.split(';').map(str::trim) {
+                        if let Some(v) = param.strip_prefix("name=") {
+                            upload.field = v.trim_matches('"').to_string();
+                        } else if let Some(v) = param.strip_prefix("filename=") {
+                            upload.filename = v.trim_matches('"').to_string();
+                        }
+                    }
+                }
+                "content-type" => upload.content_type = Some(value.trim().to_string()),
+                _ => {}
+            }
+        }
+        parts.push(upload);
+        pos = next + delimiter.len();
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    hay.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|i| i + from)
+}
+
+/// Discord's checks on a message body: length, emptiness, embed count.
+fn check_message_body(json: &Value, files: &[Upload], creating: bool) -> Result<(), Reply> {
+    let content = json["content"].as_str().unwrap_or_default();
+    if content.chars().count() > MAX_CONTENT {
+        return Err(form_error(
+            "content",
+            "BASE_TYPE_MAX_LENGTH",
+            "Must be 2000 or fewer in length.",
+        ));
+    }
+    let embeds = json["embeds"].as_array().map_or(0, Vec::len);
+    if embeds > 10 {
+        return Err(form_error(
+            "embeds",
+            "BASE_TYPE_MAX_LENGTH",
+            "Must be 10 or fewer in length.",
+        ));
+    }
+    let has_other = ["sticker_ids", "poll", "components"]
+        .iter()
+        .any(|k| json[*k].as_array().is_some_and(|a| !a.is_empty()) || json[*k].is_object());
+    if creating && content.is_empty() && embeds == 0 && files.is_empty() && !has_other {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            50006,
+            "Cannot send an empty message",
+        ));
+    }
+    Ok(())
+}
+
+fn attachments_json(st: &mut Fake, channel_id: u64, files: &[Upload]) -> Vec<Value> {
+    files
+        .iter()
+        .map(|f| {
+            let id = st.snowflake();
+            let url = format!(
+                "http://127.0.0.1:{}/attachments/{channel_id}/{id}/{}",
+                st.port, f.filename
+            );
+            json!({
+                "id": id.to_string(),
+                "filename": f.filename,
+                "size": f.data.len(),
+                "url": url,
+                "proxy_url": url,
+                "content_type": f.content_type,
+            })
+        })
+        .collect()
+}
+
+fn create_message(st: &mut Fake, channel_id: u64, body: Body) -> Reply {
+    let Some(info) = st.channels.get(&channel_id).copied() else {
+        return error(StatusCode::NOT_FOUND, 10003, "Unknown Channel");
+    };
+    let json = body.json;
+    if let Err(r) = check_message_body(&json, &body.files, true) {
+        return r;
+    }
+    let mut reference = None;
+    if let Some(r) = json.get("message_reference").filter(|r| r.is_object()) {
+        let target = r["message_id"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+            .or(r["message_id"].as_u64());
+        let found = target.filter(|t| {
+            st.messages
+                .get(t)
+                .is_some_and(|m| m.channel_id == channel_id)
+        });
+        match found {
+            Some(t) => reference = Some(t),
+            None if r["fail_if_not_exists"] == json!(false) => {}
+            None => {
+                return form_error(
+                    "message_reference",
+                    "MESSAGE_REFERENCE_UNKNOWN_MESSAGE",
+                    "Unknown message",
+                );
+            }
+        }
+    }
+    let id = st.snowflake();
+    let content = json["content"].as_str().unwrap_or_default().to_string();
+    let embeds = json["embeds"].as_array().cloned().unwrap_or_default();
+    let attachments = attachments_json(st, channel_id, &body.files);
+    let bot = st.cfg.bot_user_id;
+    let kind = if reference.is_some() { 19 } else { 0 };
+    let flags = json["flags"].as_u64().unwrap_or(0);
+    let mut message = st.message_json(
+        id,
+        channel_id,
+        bot,
+        &content,
+        vec![],
+        embeds.clone(),
+        attachments,
+        kind,
+        flags,
+    );
+    if let Some(t) = reference {
+        message["message_reference"] = json!({
+            "type": 0,
+            "channel_id": channel_id.to_string(),
+            "message_id": t.to_string(),
+            "guild_id": info.guild_id.map(|g| g.to_string()),
+        });
+        message["referenced_message"] = st.messages[&t].json.clone();
+    }
+    st.messages.insert(
+        id,
+        StoredMessage {
+            channel_id,
+            guild_id: info.guild_id,
+            author_id: bot,
+            mentions_bot: false,
+            json: message.clone(),
+        },
+    );
+    st.posted.push(Posted {
+        channel_id,
+        id,
+        content,
+        reference_message_id: reference,
+        attachments: body.files,
+        embeds,
+        body: json,
+    });
+    st.echo("MESSAGE_CREATE", id);
+    (StatusCode::OK, Some(message))
+}
+
+/// Applies an edit body to a stored message; the caller has checked the author.
+fn apply_edit(st: &mut Fake, id: u64, json: &Value, files: &[Upload]) -> Value {
+    let channel_id = st.messages[&id].channel_id;
+    let attachments = if files.is_empty() {
+        None
+    } else {
+        Some(attachments_json(st, channel_id, files))
+    };
+    let m = st
+        .messages
+        .get_mut(&id)
+        .expect("message checked by the caller");
+    for key in ["content", "embeds", "components", "flags"] {
+        if let Some(v) = json.get(key) {
+            m.json[key] = if v.is_null() && key == "content" {
+                json!("")
+            } else {
+                v.clone()
+            };
+        }
+    }
+    if let Some(a) = attachments {
+        m.json["attachments"] = json!(a);
+    } else if let Some(a) = json.get("attachments").and_then(Value::as_array) {
+        // Keep the listed existing attachments only.
+        let keep: Vec<String> = a
+            .iter()
+            .filter_map(|x| x["id"].as_str().map(str::to_string))
+            .collect();
+        let old = m.json["attachments"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        m.json["attachments"] = json!(
+            old.into_iter()
+                .filter(|x| keep.iter().any(|k| x["id"] == *k))
+                .collect::<Vec<_>>()
+        );
+    }
+    m.json["edited_timestamp"] = json!(iso_timestamp(unix_ms()));
+    m.json.clone()
+}
+
+fn edit_message(st: &mut Fake, channel_id: u64, id: u64, body: Body) -> Reply {
+    let Some(m) = st.messages.get(&id).filter(|m| m.channel_id == channel_id) else {
+        return unknown_message();
+    };
+    if m.author_id != st.cfg.bot_user_id {
+        return error(
+            StatusCode::FORBIDDEN,
+            50005,
+            "Cannot edit a message authored by another user",
+        );
+    }
+    if let Err(r) = check_message_body(&body.json, &body.files, false) {
+        return r;
+    }
+    let message = apply_edit(st, id, &body.json, &body.files);
+    st.edits.push(Edit {
+        channel_id,
+        message_id: id,
+        content: body.json["content"].as_str().map(str::to_string),
+        attachments: body.files,
+        body: body.json,
+    });
+    st.echo("MESSAGE_UPDATE", id);
+    (StatusCode::OK, Some(message))
+}
+
+/// The message an interaction response or follow-up creates.
+fn interaction_message(
+    st: &mut Fake,
+    interaction: u64,
+    json: &Value,
+    files: &[Upload],
+    flags: u64,
+) -> u64 {
+    let (channel_id, guild_id, user_id, user_name) = {
+        let i = &st.interactions[&interaction];
+        (i.channel_id, i.guild_id, i.user_id, i.user_name.clone())
+    };
+    let id = st.snowflake();
+    let content = json["content"].as_str().unwrap_or_default().to_string();
+    let embeds = json["embeds"].as_array().cloned().unwrap_or_default();
+    let attachments = attachments_json(st, channel_id, files);
+    let bot = st.cfg.bot_user_id;
+    let mut message = st.message_json(
+        id,
+        channel_id,
+        bot,
+        &content,
+        vec![],
+        embeds,
+        attachments,
+        20,
+        flags,
+    );
+    message["webhook_id"] = json!(st.cfg.application_id.to_string());
+    message["application_id"] = json!(st.cfg.application_id.to_string());
+    let owner = guild_id.map_or("0".to_string(), |g| g.to_string());
+    message["interaction_metadata"] = json!({
+        "id": interaction.to_string(),
+        "type": 2,
+        "user": {
+            "id": user_id.to_string(),
+            "username": user_name,
+            "discriminator": "0",
+            "global_name": user_name,
+            "avatar": null,
+        },
+        "authorizing_integration_owners": {"0": owner},
+    });
+    st.messages.insert(
+        id,
+        StoredMessage {
+            channel_id,
+            guild_id,
+            author_id: bot,
+            mentions_bot: false,
+            json: message,
+        },
+    );
+    id
+}
+
+fn interaction_callback(st: &mut Fake, interaction: u64, token: &str, body: Body) -> Reply {
+    let deadline = st.cfg.interaction_deadline;
+    let Some(i) = st
+        .interactions
+        .get(&interaction)
+        .filter(|i| i.token == token)
+    else {
+        return unknown_interaction();
+    };
+    if i.acked.is_some() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            40060,
+            "Interaction has already been acknowledged.",
+        );
+    }
+    if i.created.elapsed() > deadline {
+        return unknown_interaction();
+    }
+    let kind = body.json["type"].as_u64().unwrap_or(0);
+    let data = body.json["data"].clone();
+    let flags = data["flags"].as_u64().unwrap_or(0);
+    let original = match kind {
+        4 => {
+            if let Err(r) = check_message_body(&data, &body.files, true) {
+                return r;
+            }
+            Some(interaction_message(
+                st,
+                interaction,
+                &data,
+                &body.files,
+                flags,
+            ))
+        }
+        5 => Some(interaction_message(
+            st,
+            interaction,
+            &json!({}),
+            &[],
+            (flags & FLAG_EPHEMERAL) | FLAG_LOADING,
+        )),
+        9 => None,
+        _ => {
+            return form_error(
+                "type",
+                "INTERACTION_RESPONSE_TYPE_INVALID",
+                "Invalid interaction response type for an application command",
+            );
+        }
+    };
+    let i = st
+        .interactions
+        .get_mut(&interaction)
+        .expect("interaction checked above");
+    i.acked = Some(kind);
+    i.original = original;
+    st.interaction_responses.push(InteractionResponse {
+        interaction_id: interaction,
+        token: token.to_string(),
+        kind,
+        content: data["content"].as_str().map(str::to_string),
+        ephemeral: flags & FLAG_EPHEMERAL != 0,
+        data,
+        attachments: body.files,
+    });
+    if let Some(m) = original {
+        st.echo("MESSAGE_CREATE", m);
+    }
+    (StatusCode::NO_CONTENT, None)
+}
+
+fn webhook(
+    st: &mut Fake,
+    method: &str,
+    app: &str,
+    token: &str,
+    which: Option<&str>,
+    body: Body,
+) -> Reply {
+    if app != st.cfg.application_id.to_string() {
+        return unknown_webhook();
+    }
+    let Some(i) = st.interactions.values().find(|i| i.token == token) else {
+        return unknown_webhook();
+    };
+    let interaction = i.id;
+    let original = i.original;
+    if i.acked.is_none() {
+        // Follow-ups and the original response exist only once the interaction is acknowledged.
+        return unknown_webhook();
+    }
+    let target = match which {
+        None => None,
+        Some("@original") => match original {
+            Some(m) => Some(m),
+            None => return unknown_message(),
+        },
+        Some(m) => match m
+            .parse::<u64>()
+            .ok()
+            .filter(|m| st.messages.contains_key(m))
+        {
+            Some(m) => Some(m),
+            None => return unknown_message(),
+        },
+    };
+    match (method, target) {
+        ("POST", None) => {
+            if let Err(r) = check_message_body(&body.json, &body.files, true) {
+                return r;
+            }
+            let flags = body.json["flags"].as_u64().unwrap_or(0);
+            let id = interaction_message(st, interaction, &body.json, &body.files, flags);
+            st.followups.push(Followup {
+                interaction_id: interaction,
+                token: token.to_string(),
+                kind: FollowupKind::Create,
+                message_id: id,
+                content: body.json["content"].as_str().map(str::to_string),
+                attachments: body.files,
+                body: body.json,
+            });
+            st.echo("MESSAGE_CREATE", id);
+            (StatusCode::OK, Some(st.messages[&id].json.clone()))
+        }
+        ("GET", Some(id)) => (StatusCode::OK, Some(st.messages[&id].json.clone())),
+        ("PATCH", Some(id)) => {
+            if let Err(r) = check_message_body(&body.json, &body.files, false) {
+                return r;
+            }
+            let was_loading =
+                st.messages[&id].json["flags"].as_u64().unwrap_or(0) & FLAG_LOADING != 0;
+            let mut message = apply_edit(st, id, &body.json, &body.files);
+            if was_loading {
+                // Editing a deferred response's placeholder turns it into the real message.
+                let flags = message["flags"].as_u64().unwrap_or(0) & !FLAG_LOADING;
+                message["flags"] = json!(flags);
+                st.messages.get_mut(&id).expect("edited above").json["flags"] = json!(flags);
+            }
+            let kind = if which == Some("@original") {
+                FollowupKind::EditOriginal
+            } else {
+                FollowupKind::Edit(id)
+            };
+            st.followups.push(Followup {
+                interaction_id: interaction,
+                token: token.to_string(),
+                kind,
+                message_id: id,
+                content: body.json["content"].as_str().map(str::to_string),
+                attachments: body.files,
+                body: body.json,
+            });
+            st.echo("MESSAGE_UPDATE", id);
+            (StatusCode::OK, Some(message))
+        }
+        ("DELETE", Some(id)) => {
+            let gone = st.messages.remove(&id).expect("target checked above");
+            if original == Some(id)
+                && let Some(i) = st.interactions.get_mut(&interaction)
+            {
+                i.original = None;
+            }
+            st.followups.push(Followup {
+                interaction_id: interaction,
+                token: token.to_string(),
+                kind: FollowupKind::Delete(id),
+                message_id: id,
+                content: None,
+                attachments: Vec::new(),
+                body: Value::Null,
+            });
+            let flags = gone.json["flags"].as_u64().unwrap_or(0);
+            if st.cfg.echo_own_messages && flags & FLAG_EPHEMERAL == 0 {
+                let mut d =
+                    json!({"id": id.to_string(), "channel_id": gone.channel_id.to_string()});
+                if let Some(g) = gone.guild_id {
+                    d["guild_id"] = json!(g.to_string());
+                }
+                let gate = Gate::Message {
+                    guild: gone.guild_id.is_some(),
+                    mentions_bot: false,
+                    own: true,
+                };
+                st.dispatch("MESSAGE_DELETE", d, gate);
+            }
+            (StatusCode::NO_CONTENT, None)
+        }
+        _ => not_found(),
+    }
+}
+
+/// Discord's rules for command and option names and descriptions.
+fn check_command(cmd: &Value, path: &str) -> Result<(), Reply> {
+    let name = cmd["name"].as_str().unwrap_or_default();
+    let name_ok = (1..=32).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c == '-' || c == '_' || (c.is_alphanumeric() && !c.is_uppercase()));
+    if !name_ok {
+        return Err(form_error(
+            &format!("{path}name"),
+            "APPLICATION_COMMAND_INVALID_NAME",
+            "Command name is invalid",
+        ));
+    }
+    let chat_input = cmd["type"].as_u64().unwrap_or(1) == 1 || !path.is_empty();
+    let description = cmd["description"].as_str().unwrap_or_default();
+    if chat_input && !(1..=100).contains(&description.chars().count()) {
+        return Err(form_error(
+            &format!("{path}description"),
+            "BASE_TYPE_BAD_LENGTH",
+            "Must be between 1 and 100 in length.",
+        ));
+    }
+    let options = cmd["options"].as_array().cloned().unwrap_or_default();
+    if options.len() > 25 {
+        return Err(form_error(
+            &format!("{path}options"),
+            "BASE_TYPE_MAX_LENGTH",
+            "Must be 25 or fewer in length.",
+        ));
+    }
+    for (n, o) in options.iter().enumerate() {
+        if o["type"].as_u64().is_none_or(|t| !(1..=11).contains(&t)) {
+            return Err(form_error(
+                &format!("{path}options.{n}.type"),
+                "BASE_TYPE_CHOICES",
+                "Value must be one of {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}.",
+            ));
+        }
+        check_command(o, &format!("{path}options.{n}."))?;
+    }
+    Ok(())
+}
+
+fn commands(st: &mut Fake, method: &str, app: &str, guild_id: Option<u64>, body: Body) -> Reply {
+    if app != st.cfg.application_id.to_string() {
+        return error(StatusCode::FORBIDDEN, 50001, "Missing Access");
+    }
+    let list = |st: &Fake| {
+        json!(
+            st.commands
+                .iter()
+                .filter(|c| c.guild_id == guild_id)
+                .map(|c| c.json.clone())
+                .collect::<Vec<_>>()
+        )
+    };
+    let incoming: Vec<Value> = match method {
+        "GET" => return (StatusCode::OK, Some(list(st))),
+        "PUT" => match body.json.as_array() {
+            Some(a) => a.clone(),
+            None => return form_error("_root", "BASE_TYPE_ARRAY", "Must be an array."),
+        },
+        _ => vec![body.json.clone()],
+    };
+    for (n, c) in incoming.iter().enumerate() {
+        let path = if method == "PUT" {
+            format!("{n}.")
+        } else {
+            String::new()
+        };
+        if let Err(r) = check_command(c, &path) {
+            return r;
+        }
+    }
+    let mut stored = Vec::new();
+    for c in incoming {
+        let name = c["name"].as_str().unwrap_or_default().to_string();
+        let kind = c["type"].as_u64().unwrap_or(1);
+        // Discord keeps a command's id when it is overwritten under the same name and type.
+        let existing = st
+            .commands
+            .iter()
+            .find(|x| x.guild_id == guild_id && x.json["name"] == name && x.json["type"] == kind)
+            .map(|x| x.id);
+        let id = match existing {
+            Some(id) => id,
+            None => st.snowflake(),
+        };
+        let version = st.snowflake();
+        let integration_types = match c["integration_types"].as_array() {
+            Some(t) => json!(t),
+            None => json!([0]),
+        };
+        let mut json = json!({
+            "id": id.to_string(),
+            "application_id": st.cfg.application_id.to_string(),
+            "version": version.to_string(),
+            "type": kind,
+            "name": name,
+            "description": c["description"].as_str().unwrap_or_default(),
+            "options": c["options"].as_array().cloned().unwrap_or_default(),
+            "default_member_permissions": c["default_member_permissions"].clone(),
+            "nsfw": c["nsfw"].as_bool().unwrap_or(false),
+            "contexts": c["contexts"].clone(),
+            "integration_types": integration_types,
+            "name_localizations": c["name_localizations"].clone(),
+            "description_localizations": c["description_localizations"].clone(),
+        });
+        if let Some(g) = guild_id {
+            json["guild_id"] = json!(g.to_string());
+        }
+        stored.push(Command { id, guild_id, json });
+    }
+    let returned: Vec<Value> = stored.iter().map(|c| c.json.clone()).collect();
+    if method == "PUT" {
+        st.commands.retain(|c| c.guild_id != guild_id);
+        st.commands.extend(stored);
+        (StatusCode::OK, Some(json!(returned)))
+    } else {
+        let c = stored.pop().expect("one command");
+        let created = !st.commands.iter().any(|x| x.id == c.id);
+        st.commands.retain(|x| x.id != c.id);
+        st.commands.push(c);
+        let status = if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        (status, Some(returned[0].clone()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time.
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The creation time of a snowflake, as Discord writes timestamps.
+fn timestamp_of(snowflake: u64) -> String {
+    iso_timestamp((snowflake >> 22) + DISCORD_EPOCH_MS)
+}
+
+/// `2024-05-06T07:08:09.123000+00:00` for Unix milliseconds.
+fn iso_timestamp(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}000+00:00",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
