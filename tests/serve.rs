@@ -1,0 +1,117 @@
+//! `ferry serve` as a process: a configured transport whose token variable is missing is named
+//! and exits 2; a config with nothing to serve exits 2; the HTTP listener answers health,
+//! readiness and metrics, and SIGTERM stops it cleanly.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("ferry.toml");
+    let text = format!(
+        "[deployers.none]\nkind = \"noop\"\n\n[environments.staging]\ndeployer = \"none\"\n\n{extra}\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn serve(path: &std::path::Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--config"])
+        .arg(path)
+        .env_remove("FERRY_TEST_UNSET_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn a_missing_token_variable_is_named_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let slack = config(
+        dir.path(),
+        "[slack]\napp_token_env = \"FERRY_TEST_UNSET_TOKEN\"\nbot_token_env = \"FERRY_TEST_UNSET_TOKEN\"",
+    );
+    let (code, err) = serve(&slack);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("environment variable FERRY_TEST_UNSET_TOKEN is not set"),
+        "{err}"
+    );
+    let discord = config(
+        dir.path(),
+        "[discord]\ntoken_env = \"FERRY_TEST_UNSET_TOKEN\"",
+    );
+    let (code, err) = serve(&discord);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("FERRY_TEST_UNSET_TOKEN"), "{err}");
+}
+
+#[test]
+fn nothing_to_serve_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err) = serve(&config(dir.path(), ""));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nothing to serve"), "{err}");
+}
+
+fn get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    stream.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+#[test]
+fn the_http_listener_answers_and_sigterm_stops_it() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        dir.path(),
+        &format!("[http]\nlisten = \"127.0.0.1:{port}\""),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let health = loop {
+        if let Some(answer) = get(port, "/healthz") {
+            break answer;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "serve never listened"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
+        "{health}"
+    );
+    assert!(get(port, "/readyz").unwrap().starts_with("HTTP/1.1 200"));
+    let metrics = get(port, "/metrics").unwrap();
+    assert!(
+        metrics.contains("ferry_revision{env=\"staging\"} 0"),
+        "{metrics}"
+    );
+    // SAFETY: sends SIGTERM to the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
