@@ -18,7 +18,7 @@ pub async fn run_shell(
     prompt: bool,
 ) -> std::io::Result<()> {
     let origin = Origin::shell();
-    let mut lines = input.lines();
+    let mut input = input;
     if prompt {
         let banner = format!(
             "ferry {} — type `help` for commands, `exit` to leave. You are {}.\n",
@@ -34,10 +34,21 @@ pub async fn run_shell(
                 .await?;
             output.flush().await?;
         }
-        let Some(line) = lines.next_line().await? else {
+        let mut bytes = Vec::new();
+        if input.read_until(b'\n', &mut bytes).await? == 0 {
             break;
+        }
+        let Ok(line) = String::from_utf8(bytes) else {
+            let error = crate::command::CommandError::Invalid(
+                crate::command::UserError::new("the line is not valid UTF-8").try_instead("help"),
+            );
+            output
+                .write_all(render(&Reply::from_error(&error)).as_bytes())
+                .await?;
+            continue;
         };
-        let command = shell_command(&line, &app.config.bot.name, &app.config.bot.prefixes);
+        let line = line.trim_end_matches(['\n', '\r']);
+        let command = shell_command(line, &app.config.bot.name, &app.config.bot.prefixes);
         if command.is_empty() {
             continue;
         }

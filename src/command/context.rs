@@ -169,8 +169,48 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_micros(u64::from(attempt.min(10)) * 2_000 + u64::from(jitter))
 }
 
-/// `text` with the first whole-word-ish occurrence of `from` replaced by `to`, for suggesting
-/// the corrected command.
+/// `text` with the first word (or dot-separated part of a word) equal to `from` replaced by
+/// `to`, for suggesting the corrected command; parts that merely contain `from` stay as they are.
 pub fn replace_word(text: &str, from: &str, to: &str) -> String {
-    text.replacen(from, to, 1)
+    let mut done = false;
+    text.split(' ')
+        .map(|word| {
+            if done {
+                return word.to_string();
+            }
+            word.split('.')
+                .map(|part| {
+                    if !done && part == from {
+                        done = true;
+                        to.to_string()
+                    } else {
+                        part.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(".")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_word;
+
+    #[test]
+    fn replaces_whole_words_and_path_parts_only() {
+        assert_eq!(
+            replace_word("diff production prod", "prod", "production"),
+            "diff production production"
+        );
+        assert_eq!(
+            replace_word("env stagign.ms-users.version 1", "stagign", "staging"),
+            "env staging.ms-users.version 1"
+        );
+        assert_eq!(
+            replace_word("promote staging stag", "stag", "staging"),
+            "promote staging staging"
+        );
+    }
 }

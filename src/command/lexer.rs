@@ -22,19 +22,39 @@ pub struct Line {
     pub reason: Option<String>,
 }
 
+/// Characters that must not appear in commands: control characters, and the invisible
+/// formatting ones (bidi overrides, zero-width spaces, byte-order marks) that could make a
+/// reply or an audit entry read differently from what it says.
+pub fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
 /// Splits `text` into words.
 pub fn lex(text: &str) -> Result<Line, ParseError> {
     if text.len() > MAX_LINE_BYTES {
-        return Err(ParseError::new(format!(
-            "the command is {} bytes long; the limit is {MAX_LINE_BYTES}",
-            text.len()
-        )));
+        return Err(ParseError::with_usage(
+            format!(
+                "the command is {} bytes long; the limit is {MAX_LINE_BYTES}",
+                text.len()
+            ),
+            "a shorter command (values are limited to 4096 bytes; `help` lists commands)",
+        ));
     }
-    if let Some(c) = text.chars().find(|c| c.is_control()) {
-        return Err(ParseError::new(format!(
-            "the command contains a control character (U+{:04X}); type it again without it",
-            c as u32
-        )));
+    if let Some(c) = text.chars().find(|c| is_hidden(*c)) {
+        let visible: String = text.chars().filter(|c| !is_hidden(*c)).collect();
+        let visible = visible.split_whitespace().collect::<Vec<_>>().join(" ");
+        return Err(ParseError::with_usage(
+            format!(
+                "the command contains an invisible or control character (U+{:04X}); type it again without it",
+                c as u32
+            ),
+            if visible.is_empty() {
+                "help".to_string()
+            } else {
+                visible
+            },
+        ));
     }
     let mut words = Vec::new();
     let mut chars = text.char_indices().peekable();
@@ -55,7 +75,10 @@ pub fn lex(text: &str) -> Result<Line, ParseError> {
                 word.push(d);
             }
             if !closed {
-                return Err(ParseError::new(format!("a quote ({c}) is not closed")));
+                return Err(ParseError::with_usage(
+                    format!("a quote ({c}) is not closed"),
+                    format!("{text}{c}"),
+                ));
             }
             words.push(Word {
                 text: word,
@@ -119,6 +142,9 @@ mod tests {
         assert!(lex("env a\u{1b}[31m").is_err());
         assert!(lex("env a\tb").is_err());
         assert!(lex("env \"abc").is_err());
+        let hidden = lex("env staging.x.y \u{202E}evil").unwrap_err();
+        assert_eq!(hidden.try_instead.as_deref(), Some("env staging.x.y evil"));
+        assert!(lex("a\u{200B}b").is_err());
         assert!(lex(&"x".repeat(MAX_LINE_BYTES + 1)).is_err());
     }
 }

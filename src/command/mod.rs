@@ -13,6 +13,7 @@ mod render;
 mod reply;
 mod run;
 
+mod approve;
 mod audit;
 mod converge;
 mod deploys;
@@ -68,6 +69,9 @@ pub const COMMANDS: &[&Info] = &[
     &unpin::INFO,
     &lock::LOCK,
     &lock::UNLOCK,
+    &approve::PENDING,
+    &approve::APPROVE,
+    &approve::DENY,
     &audit::INFO,
     &whoami::INFO,
     &help::INFO,
@@ -91,6 +95,8 @@ pub enum Command {
     Unpin(unpin::Unpin),
     Lock(lock::LockEnv),
     Unlock(lock::Unlock),
+    Pending(approve::Pending),
+    Decide(approve::Decide),
     Audit(audit::Audit),
     Whoami,
     Help(help::Help),
@@ -119,7 +125,7 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
     Ok(match info.name {
         "env" => Command::Env(env::parse(args)?),
         "unset" => Command::Unset(unset::parse(args)?),
-        "envs" => no_args(args, Command::Envs)?,
+        "envs" => no_args(args, Command::Envs, "envs")?,
         "history" => Command::History(history::parse(args)?),
         "diff" => Command::Diff(diff::parse(args)?),
         "plan" => Command::Plan(plan::parse(args)?),
@@ -131,18 +137,24 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
         "unpin" => Command::Unpin(unpin::parse(args)?),
         "lock" => Command::Lock(lock::parse_lock(args)?),
         "unlock" => Command::Unlock(lock::parse_unlock(args)?),
+        "pending" => Command::Pending(approve::parse_pending(args)?),
+        "approve" => Command::Decide(approve::parse_decide(args, true)?),
+        "deny" => Command::Decide(approve::parse_decide(args, false)?),
         "audit" => Command::Audit(audit::parse(args)?),
-        "whoami" => no_args(args, Command::Whoami)?,
+        "whoami" => no_args(args, Command::Whoami, "whoami")?,
         "help" => Command::Help(help::parse(args)?),
-        "version" => no_args(args, Command::Version)?,
+        "version" => no_args(args, Command::Version, "version")?,
         other => unreachable!("command `{other}` is listed in COMMANDS but has no parser"),
     })
 }
 
-fn no_args(args: Args, command: Command) -> Result<Command, ParseError> {
+fn no_args(args: Args, command: Command, name: &str) -> Result<Command, ParseError> {
     match args.finish()? {
         None => Ok(command),
-        Some(_) => Err(ParseError::new("this command takes no reason")),
+        Some(_) => Err(ParseError::with_usage(
+            format!("`{name}` takes no reason"),
+            name,
+        )),
     }
 }
 
@@ -164,13 +176,18 @@ impl Command {
             Command::Lock(c) => Some(&c.env),
             Command::Unlock(c) => Some(&c.env),
             Command::Audit(c) => c.env.as_ref(),
+            Command::Pending(c) => c.env.as_ref(),
+            Command::Decide(_) => None,
             Command::Envs | Command::Whoami | Command::Help(_) | Command::Version => None,
         }
     }
 
     /// Whether the command deploys (so that its failure is an alert).
     pub fn deploys(&self) -> bool {
-        matches!(self, Command::Converge(_) | Command::Rollback(_))
+        matches!(
+            self,
+            Command::Converge(_) | Command::Rollback(_) | Command::Decide(_)
+        )
     }
 
     /// Runs the command: policy checks first, then the work.
@@ -191,6 +208,8 @@ impl Command {
             Command::Lock(c) => c.execute(ctx).await,
             Command::Unlock(c) => c.execute(ctx).await,
             Command::Audit(c) => c.execute(ctx).await,
+            Command::Pending(c) => c.execute(ctx).await,
+            Command::Decide(c) => c.execute(ctx).await,
             Command::Whoami => whoami::execute(ctx),
             Command::Help(c) => c.execute(),
             Command::Version => Ok(version::execute()),

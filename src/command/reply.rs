@@ -11,6 +11,9 @@ pub struct Reply {
     /// One line that states what happened (`staging@43: ms-users.version 3.5.6 → 3.5.7`).
     pub headline: String,
     pub blocks: Vec<Block>,
+    /// Something to announce in the environment's alert channel (a failed or forced deploy);
+    /// chat transports deliver it.
+    pub alert: Option<(crate::domain::Name, String)>,
 }
 
 /// A piece of detail under the headline.
@@ -32,21 +35,30 @@ pub enum Block {
 }
 
 impl Reply {
-    pub fn ok(headline: impl Into<String>) -> Reply {
+    fn with(outcome: Outcome, headline: impl Into<String>) -> Reply {
         Reply {
-            outcome: Outcome::Ok,
+            outcome,
             headline: headline.into(),
             blocks: Vec::new(),
+            alert: None,
         }
+    }
+
+    pub fn ok(headline: impl Into<String>) -> Reply {
+        Reply::with(Outcome::Ok, headline)
     }
 
     /// A reply for a command that ran but did not succeed (e.g. a failed deploy).
     pub fn failed(headline: impl Into<String>) -> Reply {
-        Reply {
-            outcome: Outcome::Failed,
-            headline: headline.into(),
-            blocks: Vec::new(),
-        }
+        Reply::with(Outcome::Failed, headline)
+    }
+
+    /// Another reply's headline and blocks under a new headline (with the other's outcome).
+    pub fn wrapping(headline: impl Into<String>, inner: Reply) -> Reply {
+        let mut reply = Reply::with(inner.outcome, headline).text(inner.headline);
+        reply.blocks.extend(inner.blocks);
+        reply.alert = inner.alert;
+        reply
     }
 
     pub fn text(mut self, line: impl Into<String>) -> Reply {
@@ -71,26 +83,17 @@ impl Reply {
 
     /// The reply for a command that ended in `error`. Always says that nothing changed.
     pub fn from_error(error: &CommandError) -> Reply {
-        let (message, try_instead) = match error {
+        let mut reply = match error {
             CommandError::Invalid(e) | CommandError::Refused(e) => {
-                (e.message.clone(), e.try_instead.clone())
+                let reply = Reply::with(error.outcome(), e.message.clone());
+                match &e.try_instead {
+                    Some(command) => reply.next("Try", command.clone()),
+                    None => reply,
+                }
             }
-            CommandError::Store(e) => (
-                e.to_string(),
-                Some("the same command again once the store is back".to_string()),
-            ),
+            CommandError::Store(e) => Reply::with(error.outcome(), e.to_string())
+                .text("Try again once the store is back."),
         };
-        let mut reply = Reply {
-            outcome: error.outcome(),
-            headline: message,
-            blocks: Vec::new(),
-        };
-        if let Some(command) = try_instead {
-            reply.blocks.push(Block::Next {
-                label: "Try",
-                command,
-            });
-        }
         reply
             .blocks
             .push(Block::Text("Nothing changed.".to_string()));

@@ -158,13 +158,7 @@ impl Rollback {
             Written::Revision(rev) => format!("{}: rolled back {what}", rev.meta.label()),
             Written::Unchanged(_) => format!("{env} already wants {what}"),
         };
-        let mut reply = super::Reply {
-            outcome: deployed.outcome,
-            headline,
-            blocks: Vec::new(),
-        };
-        reply = reply.text(deployed.headline);
-        reply.blocks.extend(deployed.blocks);
+        let reply = Reply::wrapping(headline, deployed);
         Ok(reply
             .text(format!("{env} is pinned at {env}@{revision}: promotions into it are refused until unpinned."))
             .next("When the fix is ready", format!("unpin {env}")))

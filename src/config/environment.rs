@@ -3,6 +3,7 @@
 use super::HumanDuration;
 use crate::domain::{KeyPath, Name};
 use crate::engine::PreflightCheck;
+use crate::policy::Freeze;
 use toml::Spanned;
 
 /// How one environment is deployed and guarded.
@@ -35,7 +36,7 @@ pub struct EnvironmentConfig {
     pub channels: Vec<String>,
     /// Windows in which converges are refused.
     #[serde(default)]
-    pub freeze: Vec<FreezeWindow>,
+    pub freeze: Vec<Freeze>,
     /// Re-apply the last good spec of what a failed deploy touched.
     #[serde(default)]
     pub auto_rollback: bool,
@@ -54,16 +55,6 @@ pub struct EnvironmentConfig {
     pub preflight: Vec<PreflightCheck>,
 }
 
-/// `{ from = "Fri 16:00", to = "Mon 08:00", tz = "Europe/Berlin" }`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FreezeWindow {
-    pub from: String,
-    pub to: String,
-    #[serde(default = "default_tz")]
-    pub tz: String,
-}
-
 fn default_concurrency() -> usize {
     4
 }
@@ -78,8 +69,4 @@ fn default_approval_ttl() -> HumanDuration {
 
 fn default_verify_timeout() -> HumanDuration {
     HumanDuration::from_secs(300)
-}
-
-fn default_tz() -> String {
-    "UTC".to_string()
 }

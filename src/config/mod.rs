@@ -10,7 +10,7 @@ mod environment;
 mod error;
 
 pub use duration::HumanDuration;
-pub use environment::{EnvironmentConfig, FreezeWindow};
+pub use environment::EnvironmentConfig;
 pub use error::{ConfigError, line_of};
 
 use crate::deploy::DeployerConfig;

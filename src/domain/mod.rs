@@ -5,6 +5,7 @@
 //! moves these types around. A tidy test (`tests/tidy.rs`) keeps it that way.
 
 mod actor;
+mod approval;
 mod audit;
 mod change;
 mod deploy;
@@ -19,6 +20,7 @@ mod target;
 mod value;
 
 pub use actor::{Actor, Origin};
+pub use approval::{ApprovalRequest, ApprovalStatus, NewApproval};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry, Outcome};
 pub use change::{Change, diff};
 pub use deploy::{

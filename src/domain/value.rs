@@ -15,7 +15,7 @@ pub enum ValueError {
     Empty,
     #[error("the value is {0} bytes long; the limit is {MAX_VALUE_BYTES}")]
     TooLong(usize),
-    #[error("the value contains a control character ({0})")]
+    #[error("the value contains a control or invisible character ({0})")]
     ControlCharacter(String),
     #[error(
         "`{0}` is not a valid version: use letters, digits, `.`, `_`, `+` and `-`, starting with a letter or digit, at most 128 characters"
@@ -36,7 +36,7 @@ impl Value {
         if text.len() > MAX_VALUE_BYTES {
             return Err(ValueError::TooLong(text.len()));
         }
-        if let Some(c) = text.chars().find(|c| c.is_control()) {
+        if let Some(c) = text.chars().find(|c| c.is_control() || is_invisible(*c)) {
             return Err(ValueError::ControlCharacter(format!("U+{:04X}", c as u32)));
         }
         if key.as_str() == "version" && !is_version(text) {
@@ -52,6 +52,12 @@ impl Value {
     pub fn into_string(self) -> String {
         self.0
     }
+}
+
+/// Invisible formatting characters (bidi overrides, zero-width spaces) that would make a value
+/// display differently from what it is.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 fn is_version(text: &str) -> bool {

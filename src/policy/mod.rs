@@ -5,8 +5,10 @@
 //! Policy knows identities (`shell:alice`) and environment names, never a platform's wire
 //! format.
 
+mod freeze;
 mod grant;
 
+pub use freeze::{Freeze, FreezeError, RawFreeze, frozen};
 pub use grant::{Grant, GrantError, Permission, Verb};
 
 use crate::domain::Name;

@@ -6,14 +6,16 @@
 //! module owns only its connection settings and migrations. The store knows nothing of chat
 //! platforms or deployers.
 
+mod approvals;
 mod deploys;
 mod postgres;
 mod sql;
 mod sqlite;
 
 use crate::domain::{
-    AppliedService, AuditEntry, AuditFilter, Deploy, DeployStatus, Lock, Millis, Name,
-    NewAuditEntry, NewDeploy, NewRevision, Pin, Revision, RevisionMeta, Step,
+    Actor, AppliedService, ApprovalRequest, ApprovalStatus, AuditEntry, AuditFilter, Deploy,
+    DeployStatus, Lock, Millis, Name, NewApproval, NewAuditEntry, NewDeploy, NewRevision, Pin,
+    Revision, RevisionMeta, Step,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -165,6 +167,31 @@ pub trait Store: Send + Sync {
         platform: &str,
         event_id: &str,
         now: Millis,
+    ) -> Result<bool, StoreError>;
+
+    /// Records an approval request; returns its id.
+    async fn create_approval(&self, request: &NewApproval) -> Result<i64, StoreError>;
+
+    /// One request with its approvers.
+    async fn approval(&self, id: i64) -> Result<Option<ApprovalRequest>, StoreError>;
+
+    /// Requests still pending (of `env`, or all), oldest first.
+    async fn pending_approvals(
+        &self,
+        env: Option<&Name>,
+    ) -> Result<Vec<ApprovalRequest>, StoreError>;
+
+    /// Adds `approver` to request `id`; `false` when they had approved already (counts once).
+    async fn add_approver(&self, id: i64, approver: &Actor, at: Millis)
+    -> Result<bool, StoreError>;
+
+    /// Closes a pending request; `false` when it was no longer pending (someone else closed it).
+    async fn close_approval(
+        &self,
+        id: i64,
+        status: ApprovalStatus,
+        decided_by: Option<&str>,
+        reason: Option<&str>,
     ) -> Result<bool, StoreError>;
 
     /// Forgets claimed events older than `before` (platforms stop redelivering after minutes).

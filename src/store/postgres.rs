@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "chat_events",
         include_str!("migrations/postgres/0003_chat_events.sql"),
     ),
+    (
+        4,
+        "approvals",
+        include_str!("migrations/postgres/0004_approvals.sql"),
+    ),
 ];
 
 /// Connections per process; ferry's queries are short.

@@ -9,9 +9,9 @@
 
 use super::{AppendError, DeployStart, LockAttempt, Store, StoreError};
 use crate::domain::{
-    Actor, AppliedService, AuditEntry, AuditFilter, Change, Deploy, DeployStatus, Document, Lock,
-    Millis, Name, NewAuditEntry, NewDeploy, NewRevision, Outcome, Pin, Revision, RevisionMeta,
-    Step,
+    Actor, AppliedService, ApprovalRequest, ApprovalStatus, AuditEntry, AuditFilter, Change,
+    Deploy, DeployStatus, Document, Lock, Millis, Name, NewApproval, NewAuditEntry, NewDeploy,
+    NewRevision, Outcome, Pin, Revision, RevisionMeta, Step,
 };
 use sqlx::AnyPool;
 use sqlx::any::{Any, AnyRow};
@@ -555,6 +555,40 @@ impl Store for SqlStore {
                 Err(unavailable(e))
             }
         }
+    }
+
+    async fn create_approval(&self, request: &NewApproval) -> Result<i64, StoreError> {
+        self.insert_approval(request).await
+    }
+
+    async fn approval(&self, id: i64) -> Result<Option<ApprovalRequest>, StoreError> {
+        self.approval_by_id(id).await
+    }
+
+    async fn pending_approvals(
+        &self,
+        env: Option<&Name>,
+    ) -> Result<Vec<ApprovalRequest>, StoreError> {
+        self.pending(env).await
+    }
+
+    async fn add_approver(
+        &self,
+        id: i64,
+        approver: &Actor,
+        at: Millis,
+    ) -> Result<bool, StoreError> {
+        self.insert_approver(id, approver, at).await
+    }
+
+    async fn close_approval(
+        &self,
+        id: i64,
+        status: ApprovalStatus,
+        decided_by: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.close_request(id, status, decided_by, reason).await
     }
 
     async fn forget_events(&self, before: Millis) -> Result<u64, StoreError> {

@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "chat_events",
         include_str!("migrations/sqlite/0003_chat_events.sql"),
     ),
+    (
+        4,
+        "approvals",
+        include_str!("migrations/sqlite/0004_approvals.sql"),
+    ),
 ];
 
 /// How long a connection waits for another one's write lock before giving up with

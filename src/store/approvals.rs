@@ -1,0 +1,182 @@
+//! The approvals half of `SqlStore`: requests and distinct approvers. Portable SQL like
+//! `sql.rs`; the trait impl there delegates here.
+
+use super::StoreError;
+use super::sql::{SqlStore, get, is_unique_violation, name, to_u64, unavailable};
+use crate::domain::{Actor, ApprovalRequest, ApprovalStatus, Millis, Name, NewApproval};
+use sqlx::any::AnyRow;
+
+macro_rules! request_columns {
+    () => {
+        "id, env, revision, plan, force, requester_platform, requester_id, requester_display, \
+         created, expires, needed, status, decided_by, reason"
+    };
+}
+
+impl SqlStore {
+    pub(super) async fn insert_approval(&self, request: &NewApproval) -> Result<i64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "INSERT INTO approval_requests (env, revision, plan, force, requester_platform, requester_id, \
+             requester_display, created, expires, needed, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending') RETURNING id",
+        )
+        .bind(request.env.as_str())
+        .bind(request.revision as i64)
+        .bind(&request.plan)
+        .bind(i64::from(request.force))
+        .bind(&request.requester.platform)
+        .bind(&request.requester.id)
+        .bind(&request.requester.display)
+        .bind(request.created)
+        .bind(request.expires)
+        .bind(i64::from(request.needed))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let id: i64 = get(&row, "id")?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(id)
+    }
+
+    pub(super) async fn approval_by_id(
+        &self,
+        id: i64,
+    ) -> Result<Option<ApprovalRequest>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM approval_requests WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some(self.with_approvers(request_from_row(&row)?).await?)),
+        }
+    }
+
+    pub(super) async fn pending(
+        &self,
+        env: Option<&Name>,
+    ) -> Result<Vec<ApprovalRequest>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM approval_requests WHERE status = 'pending' AND ($1 = '' OR env = $1) ORDER BY id"
+        ))
+        .bind(env.map(Name::as_str).unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let mut out = Vec::new();
+        for row in &rows {
+            out.push(self.with_approvers(request_from_row(row)?).await?);
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn insert_approver(
+        &self,
+        id: i64,
+        approver: &Actor,
+        at: Millis,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query("INSERT INTO approvals (request_id, platform, user_id, display, at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id)
+            .bind(&approver.platform)
+            .bind(&approver.id)
+            .bind(&approver.display)
+            .bind(at)
+            .execute(&mut *tx)
+            .await;
+        match inserted {
+            Ok(_) => {
+                tx.commit().await.map_err(unavailable)?;
+                Ok(true)
+            }
+            Err(e) if is_unique_violation(&e) => {
+                super::sql::rollback(tx).await;
+                Ok(false)
+            }
+            Err(e) => {
+                super::sql::rollback(tx).await;
+                Err(unavailable(e))
+            }
+        }
+    }
+
+    pub(super) async fn close_request(
+        &self,
+        id: i64,
+        status: ApprovalStatus,
+        decided_by: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE approval_requests SET status = $2, decided_by = $3, reason = $4 WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(decided_by)
+        .bind(reason)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn with_approvers(
+        &self,
+        mut request: ApprovalRequest,
+    ) -> Result<ApprovalRequest, StoreError> {
+        let rows = sqlx::query(
+            "SELECT platform, user_id, display FROM approvals WHERE request_id = $1 ORDER BY at",
+        )
+        .bind(request.id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        request.approvers = rows
+            .iter()
+            .map(|r| {
+                Ok(Actor {
+                    platform: get(r, "platform")?,
+                    id: get(r, "user_id")?,
+                    display: get(r, "display")?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(request)
+    }
+}
+
+fn request_from_row(row: &AnyRow) -> Result<ApprovalRequest, StoreError> {
+    let status: String = get(row, "status")?;
+    let needed: i64 = get(row, "needed")?;
+    Ok(ApprovalRequest {
+        id: get(row, "id")?,
+        request: NewApproval {
+            env: name(row, "env")?,
+            revision: to_u64(get(row, "revision")?)?,
+            plan: get(row, "plan")?,
+            force: get::<i64>(row, "force")? != 0,
+            requester: Actor {
+                platform: get(row, "requester_platform")?,
+                id: get(row, "requester_id")?,
+                display: get(row, "requester_display")?,
+            },
+            created: get(row, "created")?,
+            expires: get(row, "expires")?,
+            needed: u32::try_from(needed).unwrap_or(u32::MAX),
+        },
+        status: ApprovalStatus::parse(&status)
+            .ok_or_else(|| super::sql::corrupt("status", &status))?,
+        approvers: Vec::new(),
+        decided_by: get(row, "decided_by")?,
+        reason: get(row, "reason")?,
+    })
+}
