@@ -113,24 +113,17 @@ pub async fn handle(
     }
     deliver(thread, format, &reply, progress).await;
     if let Some(alerts) = alerts {
-        alert_on_failure(app, incoming, &reply, alerts).await;
+        announce(app, incoming, &reply, alerts).await;
     }
     true
 }
 
-/// A failed deploy (converge or rollback) is also announced in the environment's alert
-/// channel, when it has one on this platform.
-async fn alert_on_failure(app: &App, incoming: &Incoming, reply: &Reply, alerts: &dyn Alerts) {
-    if reply.outcome != crate::domain::Outcome::Failed {
-        return;
-    }
-    let Ok(command) = crate::command::parse(&incoming.text) else {
+/// What a command wants announced (a failed or forced deploy, a rollback in a freeze) goes to
+/// the environment's alert channel, when it has one on this platform.
+async fn announce(app: &App, incoming: &Incoming, reply: &Reply, alerts: &dyn Alerts) {
+    let Some((env, text)) = &reply.alert else {
         return;
     };
-    if !command.deploys() {
-        return;
-    }
-    let Some(env) = command.env() else { return };
     let Some(target) = app
         .config
         .environment(env)
@@ -150,8 +143,8 @@ async fn alert_on_failure(app: &App, incoming: &Incoming, reply: &Reply, alerts:
         .as_deref()
         .unwrap_or("a direct message");
     let text = format!(
-        "Deploy failure in {env}: {} (`{}` by {} in {place})",
-        reply.headline, incoming.text, incoming.actor
+        "{text} (`{}` by {} in {place})",
+        incoming.text, incoming.actor
     );
     if let Err(e) = alerts.alert(channel, &text).await {
         tracing::error!(env = %env, error = %e, "could not post the alert");

@@ -182,7 +182,7 @@ impl Command {
         }
     }
 
-    /// Whether the command deploys (so that its failure is an alert).
+    /// Whether the command deploys.
     pub fn deploys(&self) -> bool {
         matches!(
             self,

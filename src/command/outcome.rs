@@ -71,6 +71,10 @@ pub fn converge_reply(env: &Name, outcome: ConvergeOutcome) -> Reply {
                     "To go back to the last good revision",
                     format!("rollback {env}"),
                 );
+                reply.alert = Some((
+                    env.clone(),
+                    format!("Deploy failure in {env}: {}", reply.headline),
+                ));
             }
             reply
         }

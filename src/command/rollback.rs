@@ -158,7 +158,19 @@ impl Rollback {
             Written::Revision(rev) => format!("{}: rolled back {what}", rev.meta.label()),
             Written::Unchanged(_) => format!("{env} already wants {what}"),
         };
-        let reply = Reply::wrapping(headline, deployed);
+        let mut reply = Reply::wrapping(headline, deployed);
+        if let Some((window, ends)) = crate::policy::frozen(&config.freeze, ctx.now()) {
+            let note = format!(
+                "{env} is frozen ({}, until {}); the rollback by {} passed as break-glass",
+                window.describe(),
+                window.local(ends),
+                ctx.actor
+            );
+            reply = reply.text(format!("{note} (audited)."));
+            reply
+                .alert
+                .get_or_insert((env.clone(), format!("Rollback during a freeze: {note}.")));
+        }
         Ok(reply
             .text(format!("{env} is pinned at {env}@{revision}: promotions into it are refused until unpinned."))
             .next("When the fix is ready", format!("unpin {env}")))

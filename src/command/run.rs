@@ -11,7 +11,15 @@ pub async fn run(ctx: &Context<'_>) -> Reply {
         Err(e) => (Reply::from_error(&e.into()), None),
         Ok(command) => {
             let env = command.env().cloned();
-            let reply = command.execute(ctx).await.unwrap_or_else(|e| {
+            let allowed = match &env {
+                Some(env) => channel_allowed(ctx, env),
+                None => Ok(()),
+            };
+            let result = match allowed {
+                Ok(()) => command.execute(ctx).await,
+                Err(e) => Err(e),
+            };
+            let reply = result.unwrap_or_else(|e| {
                 if let super::CommandError::Store(store) = &e {
                     tracing::error!(error = %store, "store failure while running a command");
                 }
@@ -51,6 +59,35 @@ pub async fn run(ctx: &Context<'_>) -> Reply {
         Err(e) => tracing::warn!(error = %e, "could not check for lapsed locks"),
     }
     reply
+}
+
+/// Channel bindings: commands touching an environment with `channels = [...]` are accepted
+/// only there (the shell and `ferry run` always).
+fn channel_allowed(
+    ctx: &Context<'_>,
+    env: &crate::domain::Name,
+) -> Result<(), super::CommandError> {
+    let Some(config) = ctx.config.environment(env) else {
+        return Ok(());
+    };
+    if config.channels.is_empty() || ctx.origin.platform == "shell" {
+        return Ok(());
+    }
+    let here = format!(
+        "{}:{}",
+        ctx.origin.platform,
+        ctx.origin.channel.as_deref().unwrap_or("direct message")
+    );
+    if config.channels.iter().any(|c| c == &here) {
+        return Ok(());
+    }
+    Err(super::CommandError::Refused(
+        super::UserError::new(format!(
+            "{env} commands are accepted only in {}; this was typed in {here}",
+            config.channels.join(", ")
+        ))
+        .try_instead(format!("the same command in {}", config.channels[0])),
+    ))
 }
 
 /// The command text as recorded: capped, with control characters shown as `\u{…}` escapes.

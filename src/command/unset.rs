@@ -1,8 +1,9 @@
 //! `unset`: remove a key or a whole service (one new revision).
 //!
 //! ```text
-//! unset <env>.<service>[.<key>] [-- reason]
+//! unset <env>.<service>[.<key>] [--yes] [-- reason]
 //! ```
+//! Removing a whole service of a protected environment asks to be repeated with `--yes`.
 
 use super::args::Args;
 use super::context::{Context, Written};
@@ -15,20 +16,23 @@ use crate::policy::{Verb, on};
 
 pub const INFO: Info = Info {
     name: "unset",
-    usage: "unset <env>.<service>[.<key>] [-- reason]",
+    usage: "unset <env>.<service>[.<key>] [--yes] [-- reason]",
     summary: "remove a key or a whole service (one new revision)",
     detail: "`unset staging.ms-billing.image` removes one key; `unset staging.ms-billing` removes \
-the service from staging's desired state.",
+the service from staging's desired state (on a protected environment, add `--yes`).",
 };
 
 /// A parsed `unset` command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unset {
     pub target: Target,
+    /// Confirms removing a whole service of a protected environment.
+    pub yes: bool,
     pub reason: Option<String>,
 }
 
 pub fn parse(mut args: Args) -> Result<Unset, ParseError> {
+    let yes = args.flag("--yes");
     let path = args.required("what to remove, e.g. `unset staging.ms-users.image`")?;
     let target = Target::parse(&path).map_err(|e| args.error(e.to_string()))?;
     if target.service.is_none() {
@@ -37,15 +41,28 @@ pub fn parse(mut args: Args) -> Result<Unset, ParseError> {
         )));
     }
     let reason = args.finish()?;
-    Ok(Unset { target, reason })
+    Ok(Unset {
+        target,
+        yes,
+        reason,
+    })
 }
 
 impl Unset {
     pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         let env = &self.target.env;
-        ctx.environment(env)?;
+        let protected = ctx.environment(env)?.protected;
         ctx.require(on(Verb::Write, env))?;
         ctx.ensure_unlocked(env).await?;
+        if protected && self.target.key.is_none() && !self.yes {
+            return Err(CommandError::Invalid(
+                UserError::new(format!(
+                    "this removes service {} and all its keys from {env}, a protected environment: repeat it with --yes to go ahead",
+                    self.target.service.as_ref().map(|s| s.as_str()).unwrap_or_default()
+                ))
+                .try_instead(format!("{} --yes", ctx.text)),
+            ));
+        }
         let Some(service) = &self.target.service else {
             return Err(CommandError::Invalid(UserError::new(
                 "name a service or a key",
@@ -100,6 +117,14 @@ mod tests {
             parse("unset staging.ms-billing"),
             Ok(Command::Unset(_))
         ));
+    }
+
+    #[test]
+    fn yes_confirms() {
+        let Ok(Command::Unset(u)) = parse("unset production.ms-users --yes") else {
+            panic!()
+        };
+        assert!(u.yes);
     }
 
     #[test]
