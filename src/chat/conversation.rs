@@ -5,7 +5,7 @@
 
 use super::markdown::{Dialect, render, split};
 use crate::app::App;
-use crate::command::Reply;
+use crate::command::{Button, Reply};
 use crate::domain::{Actor, Origin};
 use std::time::Duration;
 
@@ -31,6 +31,12 @@ pub trait Thread: Send + Sync {
     async fn post(&self, text: &str) -> Result<String, String>;
     /// Replaces the text of a message posted earlier.
     async fn edit(&self, id: &str, text: &str) -> Result<(), String>;
+
+    /// Posts a message carrying buttons; platforms without buttons post the text alone.
+    async fn post_with_buttons(&self, text: &str, buttons: &[Button]) -> Result<String, String> {
+        let _ = buttons;
+        self.post(text).await
+    }
 }
 
 /// Posting to a channel by name or id, for alerts (`alert_channel = "slack:#alerts"`).
@@ -213,8 +219,16 @@ async fn deliver(thread: &dyn Thread, format: Format, reply: &Reply, progress: P
         tracing::warn!(error = %e, "could not replace progress with the outcome; posting it");
         let _ = thread.post(first).await;
     }
-    for piece in pieces {
-        if let Err(e) = thread.post(piece).await {
+    let buttons = reply.all_buttons();
+    let mut pieces = pieces.peekable();
+    while let Some(piece) = pieces.next() {
+        let last = pieces.peek().is_none();
+        let posted = if last && !buttons.is_empty() {
+            thread.post_with_buttons(piece, &buttons).await
+        } else {
+            thread.post(piece).await
+        };
+        if let Err(e) = posted {
             tracing::error!(error = %e, "could not post a reply");
         }
     }

@@ -12,10 +12,10 @@ use crate::app::App;
 use crate::config::DiscordConfig;
 use crate::domain::{Actor, Origin};
 use serenity::all::{
-    ChannelId, Command, CommandInteraction, CommandOptionType, Context, CreateCommand,
-    CreateCommandOption, CreateInteractionResponseFollowup, CreateMessage, EditInteractionResponse,
-    EditMessage, EventHandler, GatewayIntents, Http, HttpBuilder, Interaction, Message, MessageId,
-    Ready,
+    ButtonStyle, ChannelId, Command, CommandInteraction, CommandOptionType, ComponentInteraction,
+    Context, CreateActionRow, CreateButton, CreateCommand, CreateCommandOption,
+    CreateInteractionResponseFollowup, CreateMessage, EditInteractionResponse, EditMessage,
+    EventHandler, GatewayIntents, Http, HttpBuilder, Interaction, Message, MessageId, Ready,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -173,6 +173,64 @@ impl Handler {
     }
 }
 
+/// The `custom_id` prefix of ferry's buttons; the rest is the command the button runs.
+const BUTTON_PREFIX: &str = "ferry:";
+
+impl Handler {
+    /// A click on an Approve / Deny button: acknowledged at once, then the button's command runs
+    /// as the person who clicked, replying to the message that carried the buttons.
+    async fn button(&self, ctx: &Context, click: ComponentInteraction) {
+        let Some(command) = click
+            .data
+            .custom_id
+            .strip_prefix(BUTTON_PREFIX)
+            .filter(|c| crate::command::is_button_command(c))
+            .map(str::to_string)
+        else {
+            return;
+        };
+        if let Err(e) = click.defer(&ctx.http).await {
+            tracing::warn!(error = %e, "discord: could not acknowledge the button");
+        }
+        let incoming = self
+            .incoming(
+                ctx,
+                click.id.get().to_string(),
+                &click.user,
+                click.channel_id,
+                click.guild_id.is_none(),
+                command,
+            )
+            .await;
+        let thread = Replies {
+            http: ctx.http.clone(),
+            channel: click.channel_id,
+            reply_to: click.message.id,
+        };
+        let alerts = ChannelAlerts {
+            http: ctx.http.clone(),
+        };
+        handle(&self.app, &incoming, &thread, format(), Some(&alerts)).await;
+    }
+}
+
+/// Discord buttons for ferry's `Button`s.
+fn components(buttons: &[crate::command::Button]) -> Vec<CreateActionRow> {
+    let buttons = buttons
+        .iter()
+        .map(|b| {
+            CreateButton::new(format!("{BUTTON_PREFIX}{}", b.command))
+                .label(&b.label)
+                .style(if b.primary {
+                    ButtonStyle::Success
+                } else {
+                    ButtonStyle::Danger
+                })
+        })
+        .collect();
+    vec![CreateActionRow::Buttons(buttons)]
+}
+
 fn format() -> Format {
     Format {
         dialect: DISCORD,
@@ -225,8 +283,10 @@ impl EventHandler for Handler {
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
-        let Interaction::Command(command) = interaction else {
-            return;
+        let command = match interaction {
+            Interaction::Command(command) => command,
+            Interaction::Component(click) => return self.button(&ctx, click).await,
+            _ => return,
         };
         if command.data.name != "ferry" {
             return;
@@ -301,6 +361,22 @@ struct Replies {
 
 #[async_trait::async_trait]
 impl Thread for Replies {
+    async fn post_with_buttons(
+        &self,
+        text: &str,
+        buttons: &[crate::command::Button],
+    ) -> Result<String, String> {
+        let message = CreateMessage::new()
+            .content(text)
+            .reference_message((self.channel, self.reply_to))
+            .components(components(buttons));
+        self.channel
+            .send_message(&self.http, message)
+            .await
+            .map(|m| m.id.get().to_string())
+            .map_err(|e| e.to_string())
+    }
+
     async fn post(&self, text: &str) -> Result<String, String> {
         let message = CreateMessage::new()
             .content(text)
@@ -337,6 +413,35 @@ const ORIGINAL: &str = "@original";
 
 #[async_trait::async_trait]
 impl Thread for InteractionReplies {
+    async fn post_with_buttons(
+        &self,
+        text: &str,
+        buttons: &[crate::command::Button],
+    ) -> Result<String, String> {
+        if !self.original_used.swap(true, Ordering::SeqCst) {
+            self.command
+                .edit_response(
+                    &self.http,
+                    EditInteractionResponse::new()
+                        .content(text)
+                        .components(components(buttons)),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(ORIGINAL.to_string());
+        }
+        self.command
+            .create_followup(
+                &self.http,
+                CreateInteractionResponseFollowup::new()
+                    .content(text)
+                    .components(components(buttons)),
+            )
+            .await
+            .map(|m| m.id.get().to_string())
+            .map_err(|e| e.to_string())
+    }
+
     async fn post(&self, text: &str) -> Result<String, String> {
         if !self.original_used.swap(true, Ordering::SeqCst) {
             self.command

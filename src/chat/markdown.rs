@@ -55,7 +55,7 @@ pub fn render(reply: &Reply, dialect: Dialect) -> String {
                     Block::Next { label, command } => {
                         out.push_str(&format!("{label}: `{}`\n", command.replace('`', "'")))
                     }
-                    Block::Table { .. } => {}
+                    Block::Table { .. } | Block::Buttons(_) => {}
                 }
             }
         }

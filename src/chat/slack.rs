@@ -110,7 +110,8 @@ impl Transport for SlackTransport {
         );
         let callbacks = SlackSocketModeListenerCallbacks::new()
             .with_push_events(on_push)
-            .with_command_events(on_command);
+            .with_command_events(on_command)
+            .with_interaction_events(on_interaction);
         let config = SlackClientSocketModeConfig::new().with_max_connections_count(1);
         let listener = SlackClientSocketModeListener::new(&config, environment, callbacks);
         listener.listen_for(&self.app_token).await.map_err(|e| {
@@ -302,6 +303,76 @@ async fn on_command(
     Ok(ack)
 }
 
+/// A click on an Approve / Deny button: runs the button's command as the person who clicked,
+/// replying in the thread of the message that carried the buttons.
+async fn on_interaction(
+    event: SlackInteractionEvent,
+    _client: Arc<SlackHyperClient>,
+    states: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
+    let SlackInteractionEvent::BlockActions(actions) = event else {
+        return Ok(());
+    };
+    let Some(shared) = shared(&states).await else {
+        return Ok(());
+    };
+    let Some(user) = actions.user.as_ref().map(|u| u.id.to_string()) else {
+        return Ok(());
+    };
+    let channel = match (&actions.channel, &actions.container) {
+        (Some(channel), _) => channel.id.to_string(),
+        (None, SlackInteractionActionContainer::Message(m)) => m
+            .channel_id
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+        _ => return Ok(()),
+    };
+    let thread_ts = actions
+        .message
+        .as_ref()
+        .map(|m| m.origin.thread_ts.clone().unwrap_or(m.origin.ts.clone()));
+    for (i, action) in actions.actions.unwrap_or_default().into_iter().enumerate() {
+        let Some(command) = action
+            .value
+            .filter(|v| crate::command::is_button_command(v))
+        else {
+            continue;
+        };
+        let event_id = format!("{}:{i}", actions.trigger_id);
+        let (shared, user, channel, thread_ts) = (
+            shared.clone(),
+            user.clone(),
+            channel.clone(),
+            thread_ts.clone(),
+        );
+        tokio::spawn(async move {
+            let is_im = channel.starts_with('D');
+            let incoming = shared
+                .incoming(event_id, &user, &channel, is_im, command)
+                .await;
+            let thread = SlackThread {
+                client: shared.client.clone(),
+                token: shared.bot_token.clone(),
+                channel,
+                thread_ts,
+            };
+            handle(
+                &shared.app,
+                &incoming,
+                &thread,
+                Format {
+                    dialect: SLACK,
+                    limit: MESSAGE_LIMIT,
+                },
+                Some(shared.as_ref()),
+            )
+            .await;
+        });
+    }
+    Ok(())
+}
+
 /// `<@UBOT> env staging` → `env staging`.
 fn strip_mention<'a>(text: &'a str, bot_user: &str) -> &'a str {
     let text = text.trim();
@@ -449,6 +520,52 @@ impl Thread for SlackThread {
         let request = SlackApiChatPostMessageRequest::new(
             SlackChannelId::new(self.channel.clone()),
             SlackMessageContent::new().with_text(text.to_string()),
+        )
+        .opt_thread_ts(self.thread_ts.clone());
+        session
+            .chat_post_message(&request)
+            .await
+            .map(|r| r.ts.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The text as a section (Block Kit limits sections to 3000 characters, so longer text
+    /// goes in its own message first) followed by the buttons.
+    async fn post_with_buttons(
+        &self,
+        text: &str,
+        buttons: &[crate::command::Button],
+    ) -> Result<String, String> {
+        let section = if text.len() > 2900 {
+            self.post(text).await?;
+            "Choose:".to_string()
+        } else {
+            text.to_string()
+        };
+        let elements: Vec<serde_json::Value> = buttons
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                serde_json::json!({
+                    "type": "button",
+                    "action_id": format!("ferry-{i}"),
+                    "text": { "type": "plain_text", "text": b.label },
+                    "value": b.command,
+                    "style": if b.primary { "primary" } else { "danger" },
+                })
+            })
+            .collect();
+        let blocks: Vec<SlackBlock> = serde_json::from_value(serde_json::json!([
+            { "type": "section", "text": { "type": "mrkdwn", "text": section } },
+            { "type": "actions", "elements": elements },
+        ]))
+        .map_err(|e| format!("cannot build buttons: {e}"))?;
+        let session = self.client.open_session(&self.token);
+        let request = SlackApiChatPostMessageRequest::new(
+            SlackChannelId::new(self.channel.clone()),
+            SlackMessageContent::new()
+                .with_text(text.to_string())
+                .with_blocks(blocks),
         )
         .opt_thread_ts(self.thread_ts.clone());
         session

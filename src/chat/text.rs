@@ -18,6 +18,8 @@ pub fn render(reply: &Reply) -> String {
                 out.push_str(&format!("{label}: {command}\n"));
             }
             Block::Table { header, rows } => out.push_str(&table(header, rows)),
+            // The `Next` line that comes with buttons says what to type.
+            Block::Buttons(_) => {}
         }
     }
     out

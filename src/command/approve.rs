@@ -152,7 +152,19 @@ pub async fn request(
             "Another user holding approve:{env} approves it until {}.",
             render::time(expires)
         ))
-        .next("To approve", format!("approve {id}")))
+        .next("To approve", format!("approve {id}"))
+        .buttons(vec![
+            super::Button {
+                label: "Approve".into(),
+                command: format!("approve {id}"),
+                primary: true,
+            },
+            super::Button {
+                label: "Deny".into(),
+                command: format!("deny {id}"),
+                primary: false,
+            },
+        ]))
 }
 
 impl Pending {

@@ -35,7 +35,7 @@ mod whoami;
 pub use context::{Context, Written};
 pub use error::{CommandError, ParseError, UserError};
 pub use lexer::MAX_LINE_BYTES;
-pub use reply::{Block, Reply};
+pub use reply::{Block, Button, Reply, is_button_command};
 pub use run::run;
 
 use crate::domain::{Name, nearest};

@@ -4,6 +4,26 @@
 use super::error::CommandError;
 use crate::domain::Outcome;
 
+/// A button: its label and the command it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    pub label: String,
+    pub command: String,
+    /// Shown as the affirmative choice (green on Discord, primary on Slack); otherwise danger.
+    pub primary: bool,
+}
+
+/// The commands a button may run: clicks arrive from chat platforms as data, so only these
+/// exact shapes are accepted.
+pub fn is_button_command(command: &str) -> bool {
+    let mut words = command.split(' ');
+    matches!(words.next(), Some("approve" | "deny"))
+        && words
+            .next()
+            .is_some_and(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()))
+        && words.next().is_none()
+}
+
 /// A reply to one command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -26,6 +46,9 @@ pub enum Block {
         header: Vec<String>,
         rows: Vec<Vec<String>>,
     },
+    /// Buttons that run a command as whoever clicks them (`Approve` → `approve 7`). Chat
+    /// platforms show buttons; text transports rely on the `Next` line that accompanies them.
+    Buttons(Vec<Button>),
     /// A command to type next, after a label (`Try`, `Next`): rendered as code where the
     /// platform can.
     Next {
@@ -70,6 +93,23 @@ impl Reply {
         let header = header.iter().map(|h| h.to_string()).collect();
         self.blocks.push(Block::Table { header, rows });
         self
+    }
+
+    /// Adds buttons.
+    pub fn buttons(mut self, buttons: Vec<Button>) -> Reply {
+        self.blocks.push(Block::Buttons(buttons));
+        self
+    }
+
+    /// The buttons of this reply, if any.
+    pub fn all_buttons(&self) -> Vec<Button> {
+        self.blocks
+            .iter()
+            .flat_map(|b| match b {
+                Block::Buttons(buttons) => buttons.clone(),
+                _ => Vec::new(),
+            })
+            .collect()
     }
 
     /// Suggests what to type next.

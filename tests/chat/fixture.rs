@@ -32,6 +32,7 @@ alert_channel = "{alert_channel}"
 [roles]
 viewer = ["read"]
 deployer = ["read", "write:staging", "converge:staging"]
+releaser = ["read", "write:*", "converge:*", "approve:*"]
 
 [users]
 {users}
@@ -71,4 +72,19 @@ pub async fn head(app: &ferry::app::App, env: &str) -> u64 {
         .await
         .unwrap()
         .map_or(0, |r| r.meta.number)
+}
+
+/// Adds a production environment that needs one approval and accepts commands only in
+/// `channel` (`slack:#deploys`), seeded like staging.
+pub fn add_protected_production(dir: &Path, channel: &str) {
+    let mut config = std::fs::read_to_string(dir.join("ferry.toml")).unwrap();
+    config.push_str(&format!(
+        "\n[environments.production]\ndeployer = \"local\"\nprotected = true\napprovals = 1\nchannels = [\"{channel}\"]\n"
+    ));
+    std::fs::write(dir.join("ferry.toml"), config).unwrap();
+    std::fs::copy(
+        dir.join("environments/staging.toml"),
+        dir.join("environments/production.toml"),
+    )
+    .unwrap();
 }

@@ -511,6 +511,23 @@ impl FakeDiscord {
         st.user_interaction(user_id, user_name, channel_id, guild_id, command_text)
     }
 
+    /// A user clicks a button (`custom_id`) on the bot's message `message_id`; dispatched as
+    /// INTERACTION_CREATE of type 3 (message component). Returns the interaction id.
+    pub fn component_interaction(
+        &self,
+        user_id: u64,
+        user_name: &str,
+        channel_id: u64,
+        guild_id: Option<u64>,
+        message_id: u64,
+        custom_id: &str,
+    ) -> u64 {
+        let mut st = self.lock();
+        st.component_payload(
+            user_id, user_name, channel_id, guild_id, message_id, custom_id,
+        )
+    }
+
     /// The interaction token the fake gave an interaction.
     pub fn interaction_token(&self, interaction_id: u64) -> String {
         let st = self.lock();
@@ -992,6 +1009,42 @@ impl Fake {
         guild_id: Option<u64>,
         command_text: &str,
     ) -> u64 {
+        let (id, d) =
+            self.interaction_payload(user_id, user_name, channel_id, guild_id, command_text);
+        self.dispatch("INTERACTION_CREATE", d, Gate::Always);
+        id
+    }
+
+    /// A click on a button of message `message_id`: the interaction payload of a command,
+    /// turned into a message-component interaction (type 3) carrying the message it was on.
+    fn component_payload(
+        &mut self,
+        user_id: u64,
+        user_name: &str,
+        channel_id: u64,
+        guild_id: Option<u64>,
+        message_id: u64,
+        custom_id: &str,
+    ) -> u64 {
+        let (id, mut d) = self.interaction_payload(user_id, user_name, channel_id, guild_id, "");
+        d["type"] = json!(3);
+        d["data"] = json!({"custom_id": custom_id, "component_type": 2});
+        d["message"] = match self.messages.get(&message_id) {
+            Some(m) => m.json.clone(),
+            None => panic!("component_interaction: the fake knows no message {message_id}"),
+        };
+        self.dispatch("INTERACTION_CREATE", d, Gate::Always);
+        id
+    }
+
+    fn interaction_payload(
+        &mut self,
+        user_id: u64,
+        user_name: &str,
+        channel_id: u64,
+        guild_id: Option<u64>,
+        command_text: &str,
+    ) -> (u64, Value) {
         self.users.insert(user_id, user_name.to_string());
         self.note_channel(channel_id, guild_id, user_id);
         let id = self.snowflake();
@@ -1071,8 +1124,7 @@ impl Fake {
                 original: None,
             },
         );
-        self.dispatch("INTERACTION_CREATE", d, Gate::Always);
-        id
+        (id, d)
     }
 
     /// Applies the intents to a dispatch: `None` if it must not be sent at all.
