@@ -46,6 +46,16 @@ pub fn summarise(path: Option<&Path>) -> Result<String, crate::config::ConfigErr
         }
         out.push_str(&format!("  {name}: {}; {seed}\n", rules.join(", ")));
     }
+    let names: Vec<&str> = config.commands.names().collect();
+    out.push_str(&format!(
+        "user-defined commands: {}{}\n",
+        names.len(),
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", names.join(", "))
+        }
+    ));
     let transports: Vec<&str> = [
         config.slack.as_ref().map(|_| "slack"),
         config.discord.as_ref().map(|_| "discord"),

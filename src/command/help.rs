@@ -1,7 +1,8 @@
 //! `help`: the list of commands, or one command's grammar and explanation.
 
 use super::args::Args;
-use super::error::{CommandError, ParseError};
+use super::context::Context;
+use super::error::{CommandError, ParseError, UserError};
 use super::{COMMANDS, Info, Reply};
 use crate::domain::nearest;
 
@@ -21,36 +22,45 @@ pub struct Help {
 pub fn parse(mut args: Args) -> Result<Help, ParseError> {
     let command = args.next().map(|c| c.to_lowercase());
     args.finish()?;
-    if let Some(name) = &command
-        && !COMMANDS.iter().any(|i| i.name == name)
-    {
-        let hint = nearest(name, COMMANDS.iter().map(|i| i.name))
-            .map(|best| format!("help {best}"))
-            .unwrap_or_else(|| "help".to_string());
-        return Err(ParseError::with_usage(
-            format!("there is no command `{name}`"),
-            hint,
-        ));
-    }
     Ok(Help { command })
 }
 
 impl Help {
-    pub fn execute(self) -> Result<Reply, CommandError> {
-        match self
-            .command
-            .and_then(|name| COMMANDS.iter().find(|i| i.name == name))
-        {
-            Some(info) => Ok(Reply::ok(info.usage).text(info.summary).text(info.detail)),
-            None => {
-                let rows = COMMANDS
-                    .iter()
-                    .map(|i: &&Info| vec![i.usage.to_string(), i.summary.to_string()])
-                    .collect();
-                Ok(Reply::ok("ferry commands")
-                    .table(&["command", "what it does"], rows)
-                    .next("More about one", "help <command>"))
-            }
+    /// Built-in commands first, then the user-defined ones of `commands/*.toml`.
+    pub fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        let custom = &ctx.config.commands;
+        let Some(name) = self.command else {
+            let mut rows: Vec<Vec<String>> = COMMANDS
+                .iter()
+                .map(|i: &&Info| vec![i.usage.to_string(), i.summary.to_string()])
+                .collect();
+            rows.extend(
+                custom
+                    .help_rows()
+                    .into_iter()
+                    .map(|(usage, summary)| vec![usage, summary]),
+            );
+            return Ok(Reply::ok("ferry commands")
+                .table(&["command", "what it does"], rows)
+                .next("More about one", "help <command>"));
+        };
+        if let Some(info) = COMMANDS.iter().find(|i| i.name == name) {
+            return Ok(Reply::ok(info.usage).text(info.summary).text(info.detail));
         }
+        if let Some(text) = custom.help_for(&name) {
+            let mut lines = text.lines();
+            let mut reply = Reply::ok(lines.next().unwrap_or_default());
+            for line in lines {
+                reply = reply.text(line);
+            }
+            return Ok(reply);
+        }
+        let known = COMMANDS.iter().map(|i| i.name).chain(custom.names());
+        let hint = nearest(&name, known)
+            .map(|best| format!("help {best}"))
+            .unwrap_or_else(|| "help".to_string());
+        Err(CommandError::Invalid(
+            UserError::new(format!("there is no command `{name}`")).try_instead(hint),
+        ))
     }
 }

@@ -16,6 +16,7 @@ mod run;
 mod approve;
 mod audit;
 mod converge;
+pub mod custom;
 mod deploys;
 mod diff;
 mod env;
@@ -211,7 +212,7 @@ impl Command {
             Command::Pending(c) => c.execute(ctx).await,
             Command::Decide(c) => c.execute(ctx).await,
             Command::Whoami => whoami::execute(ctx),
-            Command::Help(c) => c.execute(),
+            Command::Help(c) => c.execute(ctx),
             Command::Version => Ok(version::execute()),
         }
     }

@@ -7,26 +7,36 @@ use crate::domain::{MAX_VALUE_BYTES, NewAuditEntry};
 /// Runs `ctx.text` and returns the reply. Never fails: every error becomes a reply that says
 /// what was wrong, and every attempt is audited.
 pub async fn run(ctx: &Context<'_>) -> Reply {
-    let (mut reply, env) = match parse(ctx.text) {
-        Err(e) => (Reply::from_error(&e.into()), None),
-        Ok(command) => {
-            let env = command.env().cloned();
-            let allowed = match &env {
+    let (mut reply, env) = match ctx.config.commands.parse(ctx.text) {
+        // A user-defined command (`commands/*.toml`); built-in names cannot be taken by them.
+        Some(Err(e)) => (Reply::from_error(&e.into()), None),
+        Some(Ok(invocation)) => {
+            let env = invocation.env().cloned();
+            let result = match &env {
                 Some(env) => channel_allowed(ctx, env),
                 None => Ok(()),
             };
-            let result = match allowed {
-                Ok(()) => command.execute(ctx).await,
+            let result = match result {
+                Ok(()) => invocation.execute(ctx).await,
                 Err(e) => Err(e),
             };
-            let reply = result.unwrap_or_else(|e| {
-                if let super::CommandError::Store(store) = &e {
-                    tracing::error!(error = %store, "store failure while running a command");
-                }
-                Reply::from_error(&e)
-            });
-            (reply, env)
+            (result.unwrap_or_else(|e| failure(&e)), env)
         }
+        None => match parse(ctx.text) {
+            Err(e) => (Reply::from_error(&e.into()), None),
+            Ok(command) => {
+                let env = command.env().cloned();
+                let result = match &env {
+                    Some(env) => channel_allowed(ctx, env),
+                    None => Ok(()),
+                };
+                let result = match result {
+                    Ok(()) => command.execute(ctx).await,
+                    Err(e) => Err(e),
+                };
+                (result.unwrap_or_else(|e| failure(&e)), env)
+            }
+        },
     };
     let entry = NewAuditEntry {
         at: ctx.now(),
@@ -59,6 +69,14 @@ pub async fn run(ctx: &Context<'_>) -> Reply {
         Err(e) => tracing::warn!(error = %e, "could not check for lapsed locks"),
     }
     reply
+}
+
+/// The reply for a command that ended in an error; store failures are also logged.
+fn failure(error: &super::CommandError) -> Reply {
+    if let super::CommandError::Store(store) = error {
+        tracing::error!(error = %store, "store failure while running a command");
+    }
+    Reply::from_error(error)
 }
 
 /// Channel bindings: commands touching an environment with `channels = [...]` are accepted

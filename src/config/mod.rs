@@ -13,6 +13,7 @@ pub use duration::HumanDuration;
 pub use environment::EnvironmentConfig;
 pub use error::{ConfigError, line_of};
 
+use crate::command::custom::CustomCommands;
 use crate::deploy::DeployerConfig;
 use crate::domain::{Document, Name, nearest};
 use crate::policy::{DEFAULT_USER, Grant, Policy};
@@ -49,6 +50,8 @@ pub struct Config {
     pub deployers: BTreeMap<Name, DeployerConfig>,
     pub environments: BTreeMap<Name, EnvironmentConfig>,
     pub policy: Policy,
+    /// User-defined commands from the commands folder.
+    pub commands: CustomCommands,
 }
 
 /// `[bot]`.
@@ -60,6 +63,8 @@ pub struct BotConfig {
     /// A message starting with one of these is a command.
     #[serde(default = "default_prefixes")]
     pub prefixes: Vec<String>,
+    /// Folder of user-defined commands (`*.toml`), relative to this file; default `commands`.
+    pub commands: Option<String>,
 }
 
 /// `[store]`.
@@ -235,6 +240,8 @@ impl Config {
                 }
             }
         }
+        let commands_dir = base_dir.join(raw.bot.commands.as_deref().unwrap_or("commands"));
+        let commands = CustomCommands::load(&commands_dir)?;
         let users = raw
             .users
             .into_iter()
@@ -251,6 +258,7 @@ impl Config {
             deployers: raw.deployers,
             environments: raw.environments,
             policy: Policy::new(raw.roles, users),
+            commands,
         })
     }
 
@@ -320,6 +328,7 @@ fn default_bot() -> BotConfig {
     BotConfig {
         name: default_bot_name(),
         prefixes: default_prefixes(),
+        commands: None,
     }
 }
 
