@@ -107,6 +107,8 @@ impl Context<'_> {
         reason: Option<String>,
         edit: impl Fn(&Document) -> Result<Document, CommandError>,
     ) -> Result<Written, CommandError> {
+        let writer = self.engine.writer(env);
+        let _queued = writer.lock().await;
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let (head, document) = self.head(env).await?;
             let edited = edit(&document)?;

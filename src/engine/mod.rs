@@ -54,6 +54,10 @@ pub struct Engine {
     /// This process, as recorded on the deploys it runs.
     owner: String,
     lease: Duration,
+    /// One writer per environment at a time within this process, so that a burst of writes
+    /// queues instead of racing the store's compare-and-set (which still guards across
+    /// processes). Without it, N concurrent writers cost O(N²) lost races.
+    writers: std::sync::Mutex<std::collections::HashMap<Name, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Engine {
@@ -64,6 +68,7 @@ impl Engine {
             clock,
             owner: owner_id(),
             lease: DEFAULT_LEASE,
+            writers: Default::default(),
         }
     }
 
@@ -75,5 +80,11 @@ impl Engine {
 
     pub fn deployers(&self) -> &Deployers {
         &self.deployers
+    }
+
+    /// The lock a writer of `env` holds while it reads the head, edits and appends.
+    pub fn writer(&self, env: &Name) -> Arc<tokio::sync::Mutex<()>> {
+        let mut writers = self.writers.lock().unwrap_or_else(|p| p.into_inner());
+        writers.entry(env.clone()).or_default().clone()
     }
 }
