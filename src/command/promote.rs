@@ -259,8 +259,8 @@ async fn unproven(
                     if age < needed {
                         reasons.push(format!(
                             "{src}'s {service} {wanted} is unproven: applied {} ago, {src} needs {} of soak",
-                            render::millis(age),
-                            render::millis(needed)
+                            crate::domain::render_duration(std::time::Duration::from_millis(age.max(0) as u64)),
+                            crate::domain::render_duration(soak.0)
                         ));
                     }
                 }

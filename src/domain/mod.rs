@@ -30,7 +30,7 @@ pub use document::{Document, DocumentError, ServiceSpec};
 pub use duration::{DurationError, parse_duration, render_duration};
 pub use lock::Lock;
 pub use name::{KeyPath, Name, NameError};
-pub use plan::{Plan, PlanStep, matches, plan, waves};
+pub use plan::{Plan, PlanStep, matches, plan, plan_with, waves};
 pub use revision::{NewRevision, Revision, RevisionMeta};
 pub use suggest::nearest;
 pub use target::{Target, TargetError};

@@ -2,7 +2,7 @@
 //! which waves they deploy. Pure functions of the desired document and the applied state.
 
 use super::{AppliedService, Document, KeyPath, Name, ServiceSpec};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One service to deploy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +55,18 @@ pub struct Plan {
 /// Services whose desired spec differs from the applied one (all desired services when
 /// `force`), in name order.
 pub fn plan(desired: &Document, applied: &[AppliedService], force: bool) -> Plan {
+    plan_with(desired, applied, force, &BTreeSet::new())
+}
+
+/// As `plan`, also deploying the `unsettled` services: those a failed or interrupted deploy
+/// left in an unknown state (the deployer got a new spec, but it never became applied), which
+/// must be re-applied even where desired and applied agree.
+pub fn plan_with(
+    desired: &Document,
+    applied: &[AppliedService],
+    force: bool,
+    unsettled: &BTreeSet<Name>,
+) -> Plan {
     let applied: BTreeMap<&Name, &AppliedService> =
         applied.iter().map(|a| (&a.service, a)).collect();
     let steps = desired
@@ -62,10 +74,12 @@ pub fn plan(desired: &Document, applied: &[AppliedService], force: bool) -> Plan
         .iter()
         .filter_map(|(service, spec)| {
             let from = applied.get(service).map(|a| a.spec.clone());
-            (force || from.as_ref() != Some(spec)).then(|| PlanStep {
-                service: service.clone(),
-                from,
-                to: spec.clone(),
+            (force || unsettled.contains(service) || from.as_ref() != Some(spec)).then(|| {
+                PlanStep {
+                    service: service.clone(),
+                    from,
+                    to: spec.clone(),
+                }
             })
         })
         .collect();
@@ -160,6 +174,15 @@ mod tests {
             plan(&doc(&[("a", "1")]), &applied(&before), false).orphaned,
             [Name::parse("b").unwrap()]
         );
+    }
+
+    #[test]
+    fn unsettled_services_are_redeployed() {
+        let d = doc(&[("a", "1"), ("b", "1")]);
+        let unsettled = BTreeSet::from([Name::parse("b").unwrap()]);
+        let p = plan_with(&d, &applied(&d), false, &unsettled);
+        assert_eq!(p.steps.len(), 1);
+        assert_eq!(p.steps[0].summary(), "b (redeploy)");
     }
 
     #[test]

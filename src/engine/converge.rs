@@ -8,11 +8,11 @@ use crate::config::EnvironmentConfig;
 use crate::deploy::{DeployRequest, Deployer};
 use crate::domain::{
     Actor, AppliedService, DeployKind, DeployStatus, Name, NewDeploy, Plan, PlanStep, Step,
-    StepStatus, plan, waves,
+    StepStatus, plan_with, waves,
 };
 use crate::store::DeployStart;
 use futures_util::StreamExt;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -76,7 +76,12 @@ struct Run<'a> {
     failed: AtomicBool,
     failure: Mutex<Option<Failure>>,
     steps: Mutex<Vec<Step>>,
+    /// When the step list was last saved.
+    steps_saved: Mutex<Option<Instant>>,
 }
+
+/// Least time between two saves of a running deploy's step list.
+const STEPS_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// How many times starting a deploy goes round when the running one ended or died meanwhile.
 const START_ATTEMPTS: usize = 5;
@@ -90,7 +95,42 @@ impl Engine {
             .await?
             .ok_or_else(|| EngineError::NoRevision(env.clone()))?;
         let applied = self.store.applied(env).await?;
-        Ok((head.meta.number, plan(&head.document, &applied, force)))
+        let unsettled = self.unsettled(env).await?;
+        Ok((
+            head.meta.number,
+            plan_with(&head.document, &applied, force, &unsettled),
+        ))
+    }
+
+    /// Services the last deploy of `env` left in an unknown state: a failed step not restored
+    /// by auto-rollback, or (for an interrupted deploy) any planned service that did not finish.
+    async fn unsettled(&self, env: &Name) -> Result<BTreeSet<Name>, EngineError> {
+        self.reap(env).await?;
+        let Some(last) = self.store.deploys(env, 1).await?.into_iter().next() else {
+            return Ok(BTreeSet::new());
+        };
+        Ok(match last.status {
+            DeployStatus::Failed => last
+                .steps
+                .iter()
+                .filter(|s| matches!(s.status, StepStatus::Failed | StepStatus::RollbackFailed))
+                .map(|s| s.service.clone())
+                .collect(),
+            DeployStatus::Interrupted => {
+                let done: BTreeSet<&Name> = last
+                    .steps
+                    .iter()
+                    .filter(|s| s.status == StepStatus::Succeeded)
+                    .map(|s| &s.service)
+                    .collect();
+                last.planned
+                    .iter()
+                    .filter(|s| !done.contains(s))
+                    .cloned()
+                    .collect()
+            }
+            DeployStatus::Succeeded | DeployStatus::Running => BTreeSet::new(),
+        })
     }
 
     /// Converges `req.env` to its head revision.
@@ -111,7 +151,8 @@ impl Engine {
             .ok_or_else(|| EngineError::NoRevision(env.clone()))?;
         let revision = head.meta.number;
         let applied = self.store.applied(env).await?;
-        let plan = plan(&head.document, &applied, req.force);
+        let unsettled = self.unsettled(env).await?;
+        let plan = plan_with(&head.document, &applied, req.force, &unsettled);
         if plan.steps.is_empty() {
             return Ok(ConvergeOutcome::UpToDate {
                 revision,
@@ -133,6 +174,7 @@ impl Engine {
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
             steps: Mutex::new(Vec::new()),
+            steps_saved: Mutex::new(None),
         };
         let before: BTreeMap<Name, AppliedService> = applied
             .into_iter()
@@ -140,7 +182,28 @@ impl Engine {
             .collect();
         let report = run.execute(plan.steps, before, started).await;
         heartbeat.abort();
-        let report = report?;
+        let report = match report {
+            Ok(report) => report,
+            Err(e) => {
+                // Never leave the lease held by a deploy that can no longer finish normally.
+                let summary = format!("failed: {e}");
+                let steps = run.steps.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if let Err(finish) = self
+                    .store
+                    .finish_deploy(
+                        deploy,
+                        DeployStatus::Failed,
+                        &steps,
+                        &summary,
+                        self.clock.now(),
+                    )
+                    .await
+                {
+                    tracing::error!(deploy, error = %finish, "could not record the end of a deploy; its lease lapses by itself");
+                }
+                return Err(e);
+            }
+        };
         self.store
             .finish_deploy(
                 deploy,
@@ -432,10 +495,20 @@ impl Run<'_> {
     }
 
     /// Adds a step and saves the steps so far, so a crash leaves a record of them.
+    ///
+    /// What a crash must not lose, applied state, is recorded per service as it happens; the
+    /// step list is only the record of the run, so it is saved at most every
+    /// `STEPS_SAVE_INTERVAL` (and in full when the deploy finishes) rather than rewritten after
+    /// every service, which would cost a commit per service and grow with the square of them.
     async fn record(&self, step: Step) {
         let steps = {
             let mut steps = self.steps.lock().unwrap_or_else(|p| p.into_inner());
             steps.push(step);
+            let mut saved = self.steps_saved.lock().unwrap_or_else(|p| p.into_inner());
+            if saved.is_some_and(|at| at.elapsed() < STEPS_SAVE_INTERVAL) {
+                return;
+            }
+            *saved = Some(Instant::now());
             steps.clone()
         };
         if let Err(e) = self.engine.store.record_steps(self.deploy, &steps).await {
