@@ -216,26 +216,10 @@ async fn on_push(
     };
     if let Some((user, channel, is_im, thread_ts, text)) = found {
         tokio::spawn(async move {
-            let thread = SlackThread {
-                client: shared.client.clone(),
-                token: shared.bot_token.clone(),
-                channel: channel.clone(),
-                thread_ts: Some(thread_ts),
-            };
             let incoming = shared
                 .incoming(event_id, &user, &channel, is_im, text)
                 .await;
-            handle(
-                &shared.app,
-                &incoming,
-                &thread,
-                Format {
-                    dialect: SLACK,
-                    limit: MESSAGE_LIMIT,
-                },
-                Some(shared.as_ref()),
-            )
-            .await;
+            shared.reply(&incoming, channel, Some(thread_ts)).await;
         });
     }
     Ok(())
@@ -268,12 +252,7 @@ async fn on_command(
                 text.trim().to_string(),
             )
             .await;
-        let header = SlackThread {
-            client: shared.client.clone(),
-            token: shared.bot_token.clone(),
-            channel: channel.clone(),
-            thread_ts: None,
-        };
+        let header = shared.thread(channel.clone(), None);
         let asked = format!("<@{user}> ran `/ferry {}`", incoming.text.replace('`', "'"));
         let thread_ts = match header.post(&asked).await {
             Ok(ts) => Some(SlackTs::new(ts)),
@@ -282,23 +261,7 @@ async fn on_command(
                 None
             }
         };
-        let thread = SlackThread {
-            client: shared.client.clone(),
-            token: shared.bot_token.clone(),
-            channel,
-            thread_ts,
-        };
-        handle(
-            &shared.app,
-            &incoming,
-            &thread,
-            Format {
-                dialect: SLACK,
-                limit: MESSAGE_LIMIT,
-            },
-            Some(shared.as_ref()),
-        )
-        .await;
+        shared.reply(&incoming, channel, thread_ts).await;
     });
     Ok(ack)
 }
@@ -351,23 +314,7 @@ async fn on_interaction(
             let incoming = shared
                 .incoming(event_id, &user, &channel, is_im, command)
                 .await;
-            let thread = SlackThread {
-                client: shared.client.clone(),
-                token: shared.bot_token.clone(),
-                channel,
-                thread_ts,
-            };
-            handle(
-                &shared.app,
-                &incoming,
-                &thread,
-                Format {
-                    dialect: SLACK,
-                    limit: MESSAGE_LIMIT,
-                },
-                Some(shared.as_ref()),
-            )
-            .await;
+            shared.reply(&incoming, channel, thread_ts).await;
         });
     }
     Ok(())
@@ -383,6 +330,32 @@ fn strip_mention<'a>(text: &'a str, bot_user: &str) -> &'a str {
 }
 
 impl Shared {
+    /// Where replies in `channel` go: the thread of `thread_ts`, or new messages when `None`.
+    fn thread(&self, channel: String, thread_ts: Option<SlackTs>) -> SlackThread {
+        SlackThread {
+            client: self.client.clone(),
+            token: self.bot_token.clone(),
+            channel,
+            thread_ts,
+        }
+    }
+
+    /// Runs `incoming`, replying in `thread_ts` of `channel` (a new message when `None`).
+    async fn reply(&self, incoming: &Incoming, channel: String, thread_ts: Option<SlackTs>) {
+        let thread = self.thread(channel, thread_ts);
+        handle(
+            &self.app,
+            incoming,
+            &thread,
+            Format {
+                dialect: SLACK,
+                limit: MESSAGE_LIMIT,
+            },
+            Some(self),
+        )
+        .await;
+    }
+
     async fn incoming(
         &self,
         event_id: String,
@@ -489,12 +462,7 @@ impl Alerts for Shared {
 
     /// `channel` is an id (`C123`) or a name (`#alerts`), both of which chat.postMessage takes.
     async fn alert(&self, channel: &str, text: &str) -> Result<(), String> {
-        let thread = SlackThread {
-            client: self.client.clone(),
-            token: self.bot_token.clone(),
-            channel: channel.to_string(),
-            thread_ts: None,
-        };
+        let thread = self.thread(channel.to_string(), None);
         thread
             .post(&super::markdown::render(
                 &crate::command::Reply::failed(text),

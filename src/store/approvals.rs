@@ -2,7 +2,7 @@
 //! `sql.rs`; the trait impl there delegates here.
 
 use super::StoreError;
-use super::sql::{SqlStore, get, is_unique_violation, name, to_u64, unavailable};
+use super::sql::{SqlStore, get, name, to_u64, unavailable};
 use crate::domain::{Actor, ApprovalRequest, ApprovalStatus, Millis, Name, NewApproval};
 use sqlx::any::AnyRow;
 
@@ -84,29 +84,15 @@ impl SqlStore {
         approver: &Actor,
         at: Millis,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query("INSERT INTO approvals (request_id, platform, user_id, display, at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id)
-            .bind(&approver.platform)
-            .bind(&approver.id)
-            .bind(&approver.display)
-            .bind(at)
-            .execute(&mut *tx)
-            .await;
-        match inserted {
-            Ok(_) => {
-                tx.commit().await.map_err(unavailable)?;
-                Ok(true)
-            }
-            Err(e) if is_unique_violation(&e) => {
-                super::sql::rollback(tx).await;
-                Ok(false)
-            }
-            Err(e) => {
-                super::sql::rollback(tx).await;
-                Err(unavailable(e))
-            }
-        }
+        self.insert_once(
+            sqlx::query("INSERT INTO approvals (request_id, platform, user_id, display, at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(id)
+                .bind(&approver.platform)
+                .bind(&approver.id)
+                .bind(&approver.display)
+                .bind(at),
+        )
+        .await
     }
 
     pub(super) async fn close_request(

@@ -103,6 +103,30 @@ impl SqlStore {
             .map_err(unavailable)
     }
 
+    /// Runs one INSERT in a write transaction: `true` when it inserted, `false` when the row
+    /// already existed (a unique violation), which is how "first one wins" is decided across
+    /// processes (claimed chat events, distinct approvers).
+    pub(super) async fn insert_once(
+        &self,
+        insert: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        match insert.execute(&mut *tx).await {
+            Ok(_) => {
+                tx.commit().await.map_err(unavailable)?;
+                Ok(true)
+            }
+            Err(e) if is_unique_violation(&e) => {
+                rollback(tx).await;
+                Ok(false)
+            }
+            Err(e) => {
+                rollback(tx).await;
+                Err(unavailable(e))
+            }
+        }
+    }
+
     /// The head's number, read outside any transaction: what a losing appender is told.
     async fn head_number(&self, env: &Name) -> Result<Option<u64>, StoreError> {
         let row = sqlx::query("SELECT MAX(number) AS head FROM revisions WHERE env = $1")
@@ -533,28 +557,13 @@ impl Store for SqlStore {
         event_id: &str,
         now: Millis,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let inserted =
+        self.insert_once(
             sqlx::query("INSERT INTO chat_events (platform, event_id, at) VALUES ($1, $2, $3)")
                 .bind(platform)
                 .bind(event_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await;
-        match inserted {
-            Ok(_) => {
-                tx.commit().await.map_err(unavailable)?;
-                Ok(true)
-            }
-            Err(e) if is_unique_violation(&e) => {
-                rollback(tx).await;
-                Ok(false)
-            }
-            Err(e) => {
-                rollback(tx).await;
-                Err(unavailable(e))
-            }
-        }
+                .bind(now),
+        )
+        .await
     }
 
     async fn create_approval(&self, request: &NewApproval) -> Result<i64, StoreError> {
