@@ -78,6 +78,10 @@ struct Run<'a> {
     steps: Mutex<Vec<Step>>,
     /// When the step list was last saved.
     steps_saved: Mutex<Option<Instant>>,
+    /// Services healthy but not yet recorded as applied: the wave's flusher records them in
+    /// one transaction (group commit) instead of one commit per service.
+    unflushed: Mutex<Vec<AppliedService>>,
+    flush_needed: tokio::sync::Notify,
 }
 
 /// Least time between two saves of a running deploy's step list.
@@ -175,6 +179,8 @@ impl Engine {
             failure: Mutex::new(None),
             steps: Mutex::new(Vec::new()),
             steps_saved: Mutex::new(None),
+            unflushed: Mutex::new(Vec::new()),
+            flush_needed: tokio::sync::Notify::new(),
         };
         let before: BTreeMap<Name, AppliedService> = applied
             .into_iter()
@@ -302,11 +308,18 @@ impl Run<'_> {
         );
         let total = waves.len();
         for (i, wave) in waves.into_iter().enumerate() {
-            futures_util::stream::iter(wave)
+            let deploying = futures_util::stream::iter(wave)
                 .map(|step| self.deploy_one(step))
                 .buffer_unordered(config.concurrency.max(1))
-                .collect::<Vec<()>>()
-                .await;
+                .collect::<Vec<()>>();
+            tokio::pin!(deploying);
+            loop {
+                tokio::select! {
+                    _ = &mut deploying => break,
+                    () = self.flush_needed.notified() => self.flush().await,
+                }
+            }
+            self.flush().await;
             if self.failed.load(Ordering::SeqCst) {
                 break;
             }
@@ -422,29 +435,22 @@ impl Run<'_> {
             Err(e) => Err(e),
         };
         let millis = started.elapsed().as_millis() as i64;
-        let result = match result {
-            Ok(output) => {
-                let applied = AppliedService {
-                    service: step.service.clone(),
-                    spec: step.to.clone(),
-                    revision: self.revision,
-                    deploy_id: self.deploy,
-                    at: self.engine.clock.now(),
-                };
-                match self
-                    .engine
-                    .store
-                    .record_applied(self.req.env, &applied)
-                    .await
-                {
-                    Ok(()) => Ok(output),
-                    Err(e) => Err(crate::deploy::DeployError::new(format!(
-                        "deployed, but recording it failed: {e}"
-                    ))),
-                }
-            }
-            Err(e) => Err(e),
-        };
+        if result.is_ok() {
+            // Recorded by the wave's flusher, batched with the others that finished meanwhile,
+            // so that this slot is free for the next service at once.
+            let applied = AppliedService {
+                service: step.service.clone(),
+                spec: step.to.clone(),
+                revision: self.revision,
+                deploy_id: self.deploy,
+                at: self.engine.clock.now(),
+            };
+            self.unflushed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(applied);
+            self.flush_needed.notify_one();
+        }
         match result {
             Ok(output) => {
                 publish(
@@ -491,6 +497,34 @@ impl Run<'_> {
                 })
                 .await;
             }
+        }
+    }
+
+    /// Records the services that became healthy since the last flush, in one transaction. If
+    /// that fails, the deploy fails: what runs would no longer be what the store says.
+    async fn flush(&self) {
+        let batch = std::mem::take(&mut *self.unflushed.lock().unwrap_or_else(|p| p.into_inner()));
+        let Some(first) = batch.first() else { return };
+        if let Err(e) = self
+            .engine
+            .store
+            .record_applied_many(self.req.env, &batch)
+            .await
+        {
+            self.failed.store(true, Ordering::SeqCst);
+            let names: Vec<&str> = batch.iter().map(|a| a.service.as_str()).collect();
+            let message = format!(
+                "deployed {}, but recording it failed: {e}",
+                names.join(", ")
+            );
+            self.failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert_with(|| Failure {
+                    service: first.service.clone(),
+                    message,
+                    output: String::new(),
+                });
         }
     }
 

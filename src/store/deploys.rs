@@ -40,27 +40,31 @@ impl SqlStore {
             .collect()
     }
 
+    /// Records what several services now run, in one transaction (one commit for a whole
+    /// batch of services that became healthy together).
     pub(super) async fn put_applied(
         &self,
         env: &Name,
-        applied: &AppliedService,
+        applied: &[AppliedService],
     ) -> Result<(), StoreError> {
-        let spec = serde_json::to_string(&applied.spec).map_err(|e| corrupt("spec", e))?;
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO applied (env, service, spec, revision, deploy_id, at) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (env, service) DO UPDATE SET spec = excluded.spec, revision = excluded.revision, \
-             deploy_id = excluded.deploy_id, at = excluded.at",
-        )
-        .bind(env.as_str())
-        .bind(applied.service.as_str())
-        .bind(spec)
-        .bind(applied.revision as i64)
-        .bind(applied.deploy_id)
-        .bind(applied.at)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
+        for one in applied {
+            let spec = serde_json::to_string(&one.spec).map_err(|e| corrupt("spec", e))?;
+            sqlx::query(
+                "INSERT INTO applied (env, service, spec, revision, deploy_id, at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (env, service) DO UPDATE SET spec = excluded.spec, revision = excluded.revision, \
+                 deploy_id = excluded.deploy_id, at = excluded.at",
+            )
+            .bind(env.as_str())
+            .bind(one.service.as_str())
+            .bind(spec)
+            .bind(one.revision as i64)
+            .bind(one.deploy_id)
+            .bind(one.at)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
         tx.commit().await.map_err(unavailable)
     }
 

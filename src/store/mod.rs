@@ -112,7 +112,17 @@ pub trait Store: Send + Sync {
     async fn applied(&self, env: &Name) -> Result<Vec<AppliedService>, StoreError>;
 
     /// Records that a service of `env` now runs `applied.spec`.
-    async fn record_applied(&self, env: &Name, applied: &AppliedService) -> Result<(), StoreError>;
+    async fn record_applied(&self, env: &Name, applied: &AppliedService) -> Result<(), StoreError> {
+        self.record_applied_many(env, std::slice::from_ref(applied))
+            .await
+    }
+
+    /// Records several services at once, atomically (one commit).
+    async fn record_applied_many(
+        &self,
+        env: &Name,
+        applied: &[AppliedService],
+    ) -> Result<(), StoreError>;
 
     /// Records a running deploy unless one of the same environment is running already: the
     /// deploy lease, held across every process sharing the store.

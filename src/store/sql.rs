@@ -494,7 +494,11 @@ impl Store for SqlStore {
         self.applied_of(env).await
     }
 
-    async fn record_applied(&self, env: &Name, applied: &AppliedService) -> Result<(), StoreError> {
+    async fn record_applied_many(
+        &self,
+        env: &Name,
+        applied: &[AppliedService],
+    ) -> Result<(), StoreError> {
         self.put_applied(env, applied).await
     }
 
