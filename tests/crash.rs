@@ -541,9 +541,7 @@ fn another_environment_converges_while_one_is_busy() {
         is_running(&fx.ok("deploys staging"))
     });
 
-    let started = Instant::now();
     let production = fx.run("converge production");
-    let took = started.elapsed();
     assert_eq!(production.code, 0, "{production}");
     assert!(
         production
@@ -553,7 +551,6 @@ fn another_environment_converges_while_one_is_busy() {
     );
     // It neither waited for staging nor was refused: staging is still deploying.
     assert!(staging.is_running(), "staging finished first");
-    assert!(took < Duration::from_secs(3), "{took:?}");
     assert!(is_running(&fx.ok("deploys staging")));
     assert_eq!(fx.log(), ["production ms-a 1.0", "production ms-slow 1.0"]);
 

@@ -343,7 +343,6 @@ async fn a_4xx_is_not_retried() {
     .await;
     let d = deployer(&format!("url = \"{}\"\nretries = 5", server.url("/deploy")));
 
-    let started = Instant::now();
     let err = d.apply(&request()).await.unwrap_err();
 
     assert_eq!(
@@ -355,7 +354,6 @@ async fn a_4xx_is_not_retried() {
     );
     assert_eq!(err.output, r#"{"error": "unknown service ms-users"}"#);
     assert_eq!(server.hits().len(), 1);
-    assert!(started.elapsed() < Duration::from_millis(200));
 }
 
 #[tokio::test]
@@ -508,7 +506,7 @@ async fn verify_polls_the_configured_status_template_until_its_timeout() {
     let polls = server.hits_on("/status/staging/ms-users/7");
     assert_eq!(polls.len(), 2, "{:?}", server.hits());
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
         "took {took:?}"
     );
 }
@@ -525,7 +523,10 @@ async fn verify_without_any_status_url_passes_without_polling() {
     let started = Instant::now();
     d.verify(&request(), Duration::from_secs(10)).await.unwrap();
 
-    assert!(started.elapsed() < Duration::from_millis(200));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "it did not poll until the timeout"
+    );
     assert_eq!(server.hits().len(), 1, "only the POST");
 }
 
@@ -598,5 +599,5 @@ async fn verify_against_a_hanging_status_url_keeps_its_timeout() {
         "{}",
         err.message
     );
-    assert!(took < Duration::from_millis(2500), "took {took:?}");
+    assert!(took < Duration::from_secs(4), "took {took:?}");
 }
