@@ -14,7 +14,7 @@ use crate::config::SlackConfig;
 use crate::domain::{Actor, Origin};
 use slack_morphism::prelude::*;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Slack's message text limit is 40k, but long messages are unreadable; split well before.
 const MESSAGE_LIMIT: usize = 3500;
@@ -34,8 +34,10 @@ struct Shared {
     client: Arc<SlackHyperClient>,
     bot_token: SlackApiToken,
     bot_user: String,
-    users: Mutex<HashMap<String, String>>,
-    channels: Mutex<HashMap<String, String>>,
+    /// Display and channel names, cached. Async locks held across the lookup, so a burst of
+    /// events from one new user makes one users.info call (both methods are rate limited).
+    users: tokio::sync::Mutex<HashMap<String, String>>,
+    channels: tokio::sync::Mutex<HashMap<String, String>>,
 }
 
 /// Builds the client; with `api_url` (a Slack-compatible server, e.g. a test fake) plain
@@ -102,8 +104,8 @@ impl Transport for SlackTransport {
             client: self.client.clone(),
             bot_token: self.bot_token.clone(),
             bot_user: self.bot_user.clone(),
-            users: Mutex::new(HashMap::new()),
-            channels: Mutex::new(HashMap::new()),
+            users: Default::default(),
+            channels: Default::default(),
         });
         let environment = Arc::new(
             SlackClientEventsListenerEnvironment::new(self.client.clone()).with_user_state(shared),
@@ -383,12 +385,8 @@ impl Shared {
 
     /// The display name of `user`, or its id when Slack cannot say.
     async fn user_name(&self, user: &str) -> String {
-        if let Some(name) = self
-            .users
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(user)
-        {
+        let mut users = self.users.lock().await;
+        if let Some(name) = users.get(user) {
             return name.clone();
         }
         let session = self.client.open_session(&self.bot_token);
@@ -413,21 +411,14 @@ impl Shared {
                 return user.to_string();
             }
         };
-        self.users
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(user.to_string(), name.clone());
+        users.insert(user.to_string(), name.clone());
         name
     }
 
     /// `#deploys` for channel `C123`, for channel bindings and the audit trail.
     async fn channel_name(&self, channel: &str) -> String {
-        if let Some(name) = self
-            .channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(channel)
-        {
+        let mut channels = self.channels.lock().await;
+        if let Some(name) = channels.get(channel) {
             return name.clone();
         }
         let session = self.client.open_session(&self.bot_token);
@@ -446,10 +437,7 @@ impl Shared {
                 return format!("#{channel}");
             }
         };
-        self.channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(channel.to_string(), name.clone());
+        channels.insert(channel.to_string(), name.clone());
         name
     }
 }
