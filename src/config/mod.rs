@@ -240,7 +240,12 @@ impl Config {
                 }
             }
         }
-        let commands_dir = base_dir.join(raw.bot.commands.as_deref().unwrap_or("commands"));
+        // The built-in demo's `../commands` is relative to the repository's config/ folder;
+        // without a file, user-defined commands are looked for in ./commands.
+        let commands_dir = match (&file, raw.bot.commands.as_deref()) {
+            (Some(_), Some(folder)) => base_dir.join(folder),
+            _ => base_dir.join("commands"),
+        };
         let commands = CustomCommands::load(&commands_dir)?;
         let users = raw
             .users
