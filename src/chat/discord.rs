@@ -106,6 +106,12 @@ struct Handler {
 }
 
 impl Handler {
+    /// Runs `incoming`, replying through `thread`; failures also go to the alert channel.
+    async fn reply(&self, http: Arc<Http>, incoming: &Incoming, thread: &dyn Thread) {
+        let alerts = ChannelAlerts { http };
+        handle(&self.app, incoming, thread, format(), Some(&alerts)).await;
+    }
+
     /// The command in a message, if it is addressed to ferry.
     fn command_in(&self, msg: &Message) -> Option<String> {
         if msg.author.bot {
@@ -207,10 +213,7 @@ impl Handler {
             channel: click.channel_id,
             reply_to: click.message.id,
         };
-        let alerts = ChannelAlerts {
-            http: ctx.http.clone(),
-        };
-        handle(&self.app, &incoming, &thread, format(), Some(&alerts)).await;
+        self.reply(ctx.http.clone(), &incoming, &thread).await;
     }
 }
 
@@ -276,10 +279,7 @@ impl EventHandler for Handler {
             channel: msg.channel_id,
             reply_to: msg.id,
         };
-        let alerts = ChannelAlerts {
-            http: ctx.http.clone(),
-        };
-        handle(&self.app, &incoming, &thread, format(), Some(&alerts)).await;
+        self.reply(ctx.http.clone(), &incoming, &thread).await;
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
@@ -318,10 +318,7 @@ impl EventHandler for Handler {
             command,
             original_used: AtomicBool::new(false),
         };
-        let alerts = ChannelAlerts {
-            http: ctx.http.clone(),
-        };
-        handle(&self.app, &incoming, &thread, format(), Some(&alerts)).await;
+        self.reply(ctx.http.clone(), &incoming, &thread).await;
     }
 }
 
