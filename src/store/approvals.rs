@@ -2,7 +2,7 @@
 //! `sql.rs`; the trait impl there delegates here.
 
 use super::StoreError;
-use super::sql::{SqlStore, get, name, to_u64, unavailable};
+use super::sql::{SqlStore, actor, get, name, to_u64, unavailable};
 use crate::domain::{Actor, ApprovalRequest, ApprovalStatus, Millis, Name, NewApproval};
 use sqlx::any::AnyRow;
 
@@ -150,11 +150,7 @@ fn request_from_row(row: &AnyRow) -> Result<ApprovalRequest, StoreError> {
             revision: to_u64(get(row, "revision")?)?,
             plan: get(row, "plan")?,
             force: get::<i64>(row, "force")? != 0,
-            requester: Actor {
-                platform: get(row, "requester_platform")?,
-                id: get(row, "requester_id")?,
-                display: get(row, "requester_display")?,
-            },
+            requester: actor(row, "requester")?,
             created: get(row, "created")?,
             expires: get(row, "expires")?,
             needed: u32::try_from(needed).unwrap_or(u32::MAX),

@@ -2,10 +2,10 @@
 //! one-running-deploy-per-environment lease, and rollback pins. Portable SQL like `sql.rs`;
 //! the trait impl there delegates here.
 
-use super::sql::{SqlStore, corrupt, get, is_unique_violation, name, to_u64, unavailable};
+use super::sql::{SqlStore, actor, corrupt, get, is_unique_violation, name, to_u64, unavailable};
 use super::{DeployStart, StoreError};
 use crate::domain::{
-    Actor, AppliedService, Deploy, DeployKind, DeployStatus, Millis, Name, NewDeploy, Pin, Step,
+    AppliedService, Deploy, DeployKind, DeployStatus, Millis, Name, NewDeploy, Pin, Step,
 };
 use sqlx::any::AnyRow;
 
@@ -264,11 +264,7 @@ fn deploy_from_row(row: &AnyRow) -> Result<Deploy, StoreError> {
         env: name(row, "env")?,
         revision: to_u64(get(row, "revision")?)?,
         kind: DeployKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
-        actor: Actor {
-            platform: get(row, "actor_platform")?,
-            id: get(row, "actor_id")?,
-            display: get(row, "actor_display")?,
-        },
+        actor: actor(row, "actor")?,
         status: DeployStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
         started: get(row, "started")?,
         finished: get(row, "finished")?,
@@ -285,11 +281,7 @@ fn pin_from_row(row: &AnyRow) -> Result<Pin, StoreError> {
     Ok(Pin {
         env: name(row, "env")?,
         revision: to_u64(get(row, "revision")?)?,
-        by: Actor {
-            platform: get(row, "by_platform")?,
-            id: get(row, "by_id")?,
-            display: get(row, "by_display")?,
-        },
+        by: actor(row, "by")?,
         at: get(row, "at")?,
         reason: get(row, "reason")?,
     })

@@ -644,6 +644,15 @@ pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
+/// The actor stored in columns `<prefix>_platform`, `<prefix>_id` and `<prefix>_display`.
+pub(super) fn actor(row: &AnyRow, prefix: &str) -> Result<Actor, StoreError> {
+    Ok(Actor {
+        platform: get(row, &format!("{prefix}_platform"))?,
+        id: get(row, &format!("{prefix}_id"))?,
+        display: get(row, &format!("{prefix}_display"))?,
+    })
+}
+
 /// Reads column `column`, naming it in the error.
 pub(super) fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T, StoreError>
 where
@@ -667,11 +676,7 @@ fn meta_from_row(row: &AnyRow) -> Result<RevisionMeta, StoreError> {
         env: name(row, "env")?,
         number: to_u64(get(row, "number")?)?,
         parent: get::<Option<i64>>(row, "parent")?.map(to_u64).transpose()?,
-        author: Actor {
-            platform: get(row, "author_platform")?,
-            id: get(row, "author_id")?,
-            display: get(row, "author_display")?,
-        },
+        author: actor(row, "author")?,
         at: get(row, "at")?,
         reason: get(row, "reason")?,
         command: get(row, "command")?,
@@ -691,11 +696,7 @@ fn revision_from_row(row: &AnyRow) -> Result<Revision, StoreError> {
 fn lock_from_row(row: &AnyRow) -> Result<Lock, StoreError> {
     Ok(Lock {
         env: name(row, "env")?,
-        holder: Actor {
-            platform: get(row, "holder_platform")?,
-            id: get(row, "holder_id")?,
-            display: get(row, "holder_display")?,
-        },
+        holder: actor(row, "holder")?,
         reason: get(row, "reason")?,
         since: get(row, "since")?,
         expires: get(row, "expires")?,
@@ -709,11 +710,7 @@ fn audit_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
         id: get(row, "id")?,
         entry: NewAuditEntry {
             at: get(row, "at")?,
-            actor: Actor {
-                platform: get(row, "actor_platform")?,
-                id: get(row, "actor_id")?,
-                display: get(row, "actor_display")?,
-            },
+            actor: actor(row, "actor")?,
             platform: get(row, "platform")?,
             channel: get(row, "channel")?,
             env: env
