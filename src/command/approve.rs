@@ -17,6 +17,7 @@ use super::error::{CommandError, ParseError, UserError};
 use super::{Info, Reply, render};
 use crate::config::EnvironmentConfig;
 use crate::domain::{ApprovalRequest, ApprovalStatus, Name, NewApproval};
+use crate::engine::Expected;
 use crate::policy::{Permission, Verb, on};
 
 pub const PENDING: Info = Info {
@@ -108,8 +109,8 @@ pub async fn request(
             "{env}@{revision} is up to date: nothing to deploy, no approval needed"
         )));
     }
-    let plan_text: Vec<String> = plan.steps.iter().map(|s| s.summary()).collect();
-    let plan_text = plan_text.join("\n");
+    let plan_text = plan.text();
+    let digest = plan.digest();
     let now = ctx.now();
     let existing = ctx
         .store
@@ -120,6 +121,8 @@ pub async fn request(
             r.request.requester.identity() == ctx.actor.identity()
                 && r.request.revision == revision
                 && r.request.plan == plan_text
+                && r.request.digest == digest
+                && r.request.force == force
                 && r.request.expires > now
         });
     let (id, expires) = match existing {
@@ -130,6 +133,7 @@ pub async fn request(
                 env: env.clone(),
                 revision,
                 plan: plan_text.clone(),
+                digest,
                 force,
                 requester: ctx.actor.clone(),
                 created: now,
@@ -228,6 +232,8 @@ impl Decide {
         };
         let env = found.request.env.clone();
         let config = ctx.environment(&env)?;
+        // The request names its environment only now: its channel bindings apply here too.
+        ctx.ensure_channel(&env)?;
         let is_requester = found.request.requester.identity() == ctx.actor.identity();
         if self.approve || !is_requester {
             ctx.require(on(Verb::Approve, &env))?;
@@ -301,6 +307,11 @@ impl Decide {
                 self.id
             )));
         }
+        // Everything that could refuse the converge is checked before the request is closed,
+        // so that a refusal leaves it pending.
+        ctx.ensure_unlocked(&env).await?;
+        let override_note = super::converge::check_freeze(ctx, &env, config, found.request.force)?;
+        // Closing is the claim: of two approvers racing, only one runs the converge.
         if !ctx
             .store
             .close_approval(
@@ -316,16 +327,39 @@ impl Decide {
                     .try_instead("pending"),
             ));
         }
-        ctx.ensure_unlocked(&env).await?;
-        let override_note = super::converge::check_freeze(ctx, &env, config, found.request.force)?;
+        // The engine deploys exactly the approved revision and plan, or nothing.
+        let expect = Expected {
+            revision: found.request.revision,
+            plan: Some((found.request.plan.clone(), found.request.digest.clone())),
+        };
         let deployed = super::converge::run(
             ctx,
             &env,
             config,
             &found.request.requester,
             found.request.force,
+            Some(expect),
         )
-        .await?;
+        .await;
+        let deployed = match deployed {
+            Ok(reply) => reply,
+            Err(e) => {
+                // It never started, so the request did not execute after all: stale when what
+                // would deploy moved (or a check failed), pending again when another deploy was
+                // in the way. A deploy that started and stopped stays executed.
+                let back = match &e {
+                    CommandError::Invalid(_) => Some(ApprovalStatus::Stale),
+                    CommandError::Refused(_) => Some(ApprovalStatus::Pending),
+                    CommandError::Store(_) | CommandError::Interrupted(_) => None,
+                };
+                if let Some(status) = back {
+                    ctx.store
+                        .reclose_approval(self.id, ApprovalStatus::Executed, status, None)
+                        .await?;
+                }
+                return Err(e);
+            }
+        };
         let deployed = super::converge::with_override(deployed, &env, override_note);
         Ok(Reply::wrapping(
             format!(
@@ -362,8 +396,9 @@ impl Decide {
             .plan(env, found.request.force)
             .await
             .map_err(|e| super::outcome::engine_error(env, e))?;
-        let plan: Vec<String> = plan.steps.iter().map(|s| s.summary()).collect();
-        if revision != found.request.revision || plan.join("\n") != found.request.plan {
+        let digest_moved =
+            !found.request.digest.is_empty() && plan.digest() != found.request.digest;
+        if revision != found.request.revision || plan.text() != found.request.plan || digest_moved {
             ctx.store
                 .close_approval(self.id, ApprovalStatus::Stale, None, None)
                 .await?;

@@ -78,6 +78,34 @@ impl Context<'_> {
         })
     }
 
+    /// Channel bindings: commands touching an environment with `channels = [...]` are accepted
+    /// only there (the shell and `ferry run` always). Checked by every command that touches an
+    /// environment, including steps of user-defined commands and `approve`/`deny`, which learn
+    /// their environment from the request.
+    pub fn ensure_channel(&self, env: &Name) -> Result<(), CommandError> {
+        let Some(config) = self.config.environment(env) else {
+            return Ok(());
+        };
+        if config.channels.is_empty() || self.origin.platform == "shell" {
+            return Ok(());
+        }
+        let here = format!(
+            "{}:{}",
+            self.origin.platform,
+            self.origin.channel.as_deref().unwrap_or("direct message")
+        );
+        if config.channels.iter().any(|c| c == &here) {
+            return Ok(());
+        }
+        Err(CommandError::Refused(
+            UserError::new(format!(
+                "{env} commands are accepted only in {}; this was typed in {here}",
+                config.channels.join(", ")
+            ))
+            .try_instead(format!("the same command in {}", config.channels[0])),
+        ))
+    }
+
     /// Refuses when someone else holds an active lock on `env`.
     pub async fn ensure_unlocked(&self, env: &Name) -> Result<(), CommandError> {
         match self.store.lock(env).await? {

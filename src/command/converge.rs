@@ -11,7 +11,7 @@ use super::outcome::{converge_reply, engine_error};
 use super::{Info, Reply};
 use crate::config::EnvironmentConfig;
 use crate::domain::{DeployKind, Name};
-use crate::engine::ConvergeRequest;
+use crate::engine::{ConvergeRequest, Expected};
 use crate::policy::{Verb, frozen, on};
 
 pub const INFO: Info = Info {
@@ -49,7 +49,7 @@ impl Converge {
         if config.approvals > 0 {
             return super::approve::request(ctx, &self.env, config, self.force).await;
         }
-        let reply = run(ctx, &self.env, config, ctx.actor, self.force).await?;
+        let reply = run(ctx, &self.env, config, ctx.actor, self.force, None).await?;
         Ok(with_override(reply, &self.env, override_note))
     }
 }
@@ -98,13 +98,14 @@ pub fn with_override(mut reply: Reply, env: &Name, note: Option<String>) -> Repl
 }
 
 /// Converges `env` for `actor`: what `converge` does once policy said yes, and what an
-/// approved request runs.
+/// approved request runs (bound by `expect` to the revision and plan that were approved).
 pub async fn run(
     ctx: &Context<'_>,
     env: &Name,
     config: &EnvironmentConfig,
     actor: &crate::domain::Actor,
     force: bool,
+    expect: Option<Expected>,
 ) -> Result<Reply, CommandError> {
     let request = ConvergeRequest {
         env,
@@ -114,6 +115,8 @@ pub async fn run(
         force,
         kind: DeployKind::Converge,
         events: ctx.events,
+        expect,
+        only: None,
     };
     let outcome = ctx
         .engine

@@ -59,13 +59,18 @@ pub enum CommandError {
     Refused(UserError),
     /// The store failed: nothing changed.
     Store(StoreError),
+    /// The work started and stopped partway (a deploy that lost its lease): the message says
+    /// what took effect, so the reply does not claim that nothing changed.
+    Interrupted(UserError),
 }
 
 impl CommandError {
     pub fn outcome(&self) -> Outcome {
         match self {
             CommandError::Refused(_) => Outcome::Refused,
-            CommandError::Invalid(_) | CommandError::Store(_) => Outcome::Failed,
+            CommandError::Invalid(_) | CommandError::Store(_) | CommandError::Interrupted(_) => {
+                Outcome::Failed
+            }
         }
     }
 }

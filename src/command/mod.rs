@@ -191,8 +191,25 @@ impl Command {
         )
     }
 
-    /// Runs the command: policy checks first, then the work.
+    /// The environment the audit trail records: the one named, or for `approve`/`deny` the
+    /// request's.
+    pub async fn audited_env(&self, store: &dyn crate::store::Store) -> Option<Name> {
+        match self {
+            Command::Decide(d) => store
+                .approval(d.id)
+                .await
+                .ok()
+                .flatten()
+                .map(|r| r.request.env),
+            other => other.env().cloned(),
+        }
+    }
+
+    /// Runs the command: channel bindings and policy checks first, then the work.
     pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        if let Some(env) = self.env() {
+            ctx.ensure_channel(env)?;
+        }
         match self {
             Command::Env(c) => c.execute(ctx).await,
             Command::Unset(c) => c.execute(ctx).await,

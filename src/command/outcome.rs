@@ -5,6 +5,7 @@ use super::error::{CommandError, UserError};
 use super::{Reply, render};
 use crate::domain::{DeployStatus, Name};
 use crate::engine::{ConvergeOutcome, EngineError};
+use crate::store::StoreError;
 
 /// The reply for a finished converge of `env`.
 pub fn converge_reply(env: &Name, outcome: ConvergeOutcome) -> Reply {
@@ -120,6 +121,21 @@ pub fn engine_error(env: &Name, error: EngineError) -> CommandError {
             UserError::new(format!("{env} has no revisions to deploy"))
                 .try_instead(format!("env {env}.<service>.version <version> --new")),
         ),
+        EngineError::Stale { expected, why, .. } => CommandError::Invalid(
+            UserError::new(format!(
+                "nothing was deployed: {env}@{expected} is no longer what would deploy ({why})"
+            ))
+            .try_instead(format!("plan {env}, then converge {env} (to ask again)")),
+        ),
+        EngineError::LeaseLost(deploy) => CommandError::Interrupted(
+            UserError::new(format!(
+                "deploy #{deploy} of {env} was stopped: another ferry process found it unresponsive and marked it interrupted, so it recorded nothing more; what it deployed before stopping is not recorded as applied"
+            ))
+            .try_instead(format!("status {env} (to see what runs), then converge {env}")),
+        ),
+        EngineError::Store(StoreError::LeaseLost(deploy)) => {
+            engine_error(env, EngineError::LeaseLost(deploy))
+        }
         EngineError::Store(e) => CommandError::Store(e),
     }
 }

@@ -121,18 +121,22 @@ impl Reply {
         self
     }
 
-    /// The reply for a command that ended in `error`. Always says that nothing changed.
+    /// The reply for a command that ended in `error`: says that nothing changed, except after
+    /// an interrupted deploy, whose message says what took effect.
     pub fn from_error(error: &CommandError) -> Reply {
-        let mut reply = match error {
-            CommandError::Invalid(e) | CommandError::Refused(e) => {
-                let reply = Reply::with(error.outcome(), e.message.clone());
-                match &e.try_instead {
-                    Some(command) => reply.next("Try", command.clone()),
-                    None => reply,
-                }
+        let user = |e: &super::error::UserError| {
+            let reply = Reply::with(error.outcome(), e.message.clone());
+            match &e.try_instead {
+                Some(command) => reply.next("Try", command.clone()),
+                None => reply,
             }
+        };
+        let mut reply = match error {
+            CommandError::Invalid(e) | CommandError::Refused(e) => user(e),
             CommandError::Store(e) => Reply::with(error.outcome(), e.to_string())
                 .text("Try again once the store is back."),
+            // Its message says what took effect.
+            CommandError::Interrupted(e) => return user(e),
         };
         reply
             .blocks

@@ -14,8 +14,9 @@ use super::error::{CommandError, ParseError, UserError};
 use super::outcome::{converge_reply, engine_error};
 use super::{Info, Reply};
 use crate::domain::{DeployKind, DeployStatus, Document, Name, Pin};
-use crate::engine::ConvergeRequest;
+use crate::engine::{ConvergeRequest, EngineError, Expected};
 use crate::policy::{Verb, on};
+use std::collections::BTreeSet;
 
 pub const INFO: Info = Info {
     name: "rollback",
@@ -82,7 +83,17 @@ impl Rollback {
         let config = ctx.environment(env)?;
         ctx.require(on(Verb::Rollback, env))?;
         ctx.ensure_unlocked(env).await?;
-        let target = self.target(ctx).await?;
+        // A running deploy would make the rollback's converge fail after its revision and pin
+        // were written: refuse before writing anything.
+        ctx.engine.reap(env).await?;
+        if let Some(running) = ctx.store.running_deploy(env).await? {
+            return Err(engine_error(env, EngineError::Busy(Box::new(running))));
+        }
+        let succeeded = self.succeeded(ctx).await?;
+        let target = match self.to {
+            Some(to) => self.check_target(ctx, to, &succeeded).await?,
+            None => self.last_good(ctx, &succeeded).await?,
+        };
         let target_doc = ctx
             .store
             .revision(env, target)
@@ -139,6 +150,9 @@ impl Rollback {
                 reason,
             })
             .await?;
+        // Bound to the revision just written, and for a one-service rollback to that service:
+        // anything else that differs in desired state (an unapproved change of another
+        // service, a write that landed meanwhile) is a converge, with its own checks.
         let request = ConvergeRequest {
             env,
             config,
@@ -147,12 +161,27 @@ impl Rollback {
             force: false,
             kind: DeployKind::Rollback,
             events: ctx.events,
+            expect: Some(Expected {
+                revision,
+                plan: None,
+            }),
+            only: self.service.clone().map(|s| BTreeSet::from([s])),
         };
-        let outcome = ctx
-            .engine
-            .converge(&request)
-            .await
-            .map_err(|e| engine_error(env, e))?;
+        let outcome = ctx.engine.converge(&request).await.map_err(|e| {
+            // The revision and pin are written: say so, rather than "nothing changed".
+            match engine_error(env, e) {
+                CommandError::Invalid(e) | CommandError::Refused(e) => {
+                    CommandError::Interrupted(UserError {
+                        message: format!(
+                            "wrote {env}@{revision} (rollback to {what}) and pinned {env} there, but did not deploy it: {}",
+                            e.message
+                        ),
+                        try_instead: Some(format!("rollback {env} again, or `unpin {env}`")),
+                    })
+                }
+                other => other,
+            }
+        })?;
         let deployed = converge_reply(env, outcome);
         let headline = match &written {
             Written::Revision(rev) => format!("{}: rolled back {what}", rev.meta.label()),
@@ -176,25 +205,70 @@ impl Rollback {
             .next("When the fix is ready", format!("unpin {env}")))
     }
 
-    /// The revision to restore: `to`, or the last good one.
-    async fn target(&self, ctx: &Context<'_>) -> Result<u64, CommandError> {
-        let env = &self.env;
-        if let Some(to) = self.to {
-            return Ok(to);
-        }
-        ctx.engine.reap(env).await?;
-        let succeeded: Vec<u64> = ctx
+    /// Revisions of the environment's successful deploys, newest first: the only ones a
+    /// rollback may restore, since each ran healthy before.
+    async fn succeeded(&self, ctx: &Context<'_>) -> Result<Vec<u64>, CommandError> {
+        Ok(ctx
             .store
-            .deploys(env, DEPLOYS_CONSIDERED)
+            .deploys(&self.env, DEPLOYS_CONSIDERED)
             .await?
             .iter()
             .filter(|d| d.status == DeployStatus::Succeeded)
             .map(|d| d.revision)
+            .collect())
+    }
+
+    /// `rollback <env> to <rev>`: only a revision that was applied successfully before. Any
+    /// other revision (the head nobody approved, one an approver denied) is a converge, with
+    /// approvals, freeze windows and `converge:<env>`.
+    async fn check_target(
+        &self,
+        ctx: &Context<'_>,
+        to: u64,
+        succeeded: &[u64],
+    ) -> Result<u64, CommandError> {
+        let env = &self.env;
+        if succeeded.contains(&to) {
+            return Ok(to);
+        }
+        if ctx.store.revision(env, to).await?.is_none() {
+            return Err(CommandError::Invalid(
+                UserError::new(format!("{env} has no revision {to}"))
+                    .try_instead(format!("history {env}")),
+            ));
+        }
+        let deployed: Vec<String> = succeeded
+            .iter()
+            .take(5)
+            .map(|r| format!("{env}@{r}"))
             .collect();
+        let choices = if deployed.is_empty() {
+            format!("{env} has no successful deploy to go back to")
+        } else {
+            format!(
+                "revisions deployed successfully lately: {}",
+                deployed.join(", ")
+            )
+        };
+        Err(CommandError::Refused(
+            UserError::new(format!(
+                "{env}@{to} was never deployed successfully (in the last {DEPLOYS_CONSIDERED} deploys), so a rollback cannot restore it; {choices}"
+            ))
+            .try_instead(match succeeded.first() {
+                Some(r) => format!("rollback {env} to {r}, or `converge {env}` to deploy new desired state (with its approvals)"),
+                None => format!("converge {env} (with its approvals)"),
+            }),
+        ))
+    }
+
+    /// The last good revision: the applied one when desired state moved past it, otherwise
+    /// the one applied before it.
+    async fn last_good(&self, ctx: &Context<'_>, succeeded: &[u64]) -> Result<u64, CommandError> {
+        let env = &self.env;
         let Some(&applied) = succeeded.first() else {
             return Err(CommandError::Invalid(
                 UserError::new(format!("{env} has never been deployed successfully, so there is no good revision to go back to"))
-                    .try_instead(format!("rollback {env} to <revision> (see `history {env}`)")),
+                    .try_instead(format!("converge {env}")),
             ));
         };
         let (head, desired) = ctx.head(env).await?;
@@ -210,7 +284,7 @@ impl Rollback {
         succeeded.iter().copied().find(|&r| r != applied).ok_or_else(|| {
             CommandError::Invalid(
                 UserError::new(format!("{env}@{applied} is the only revision of {env} ever deployed; there is nothing earlier to go back to"))
-                    .try_instead(format!("rollback {env} to <revision> (see `history {env}`)")),
+                    .try_instead(format!("history {env}")),
             )
         })
     }

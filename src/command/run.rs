@@ -13,7 +13,7 @@ pub async fn run(ctx: &Context<'_>) -> Reply {
         Some(Ok(invocation)) => {
             let env = invocation.env().cloned();
             let result = match &env {
-                Some(env) => channel_allowed(ctx, env),
+                Some(env) => ctx.ensure_channel(env),
                 None => Ok(()),
             };
             let result = match result {
@@ -25,15 +25,8 @@ pub async fn run(ctx: &Context<'_>) -> Reply {
         None => match parse(ctx.text) {
             Err(e) => (Reply::from_error(&e.into()), None),
             Ok(command) => {
-                let env = command.env().cloned();
-                let result = match &env {
-                    Some(env) => channel_allowed(ctx, env),
-                    None => Ok(()),
-                };
-                let result = match result {
-                    Ok(()) => command.execute(ctx).await,
-                    Err(e) => Err(e),
-                };
+                let env = command.audited_env(ctx.store).await;
+                let result = command.execute(ctx).await;
                 (result.unwrap_or_else(|e| failure(&e)), env)
             }
         },
@@ -77,35 +70,6 @@ fn failure(error: &super::CommandError) -> Reply {
         tracing::error!(error = %store, "store failure while running a command");
     }
     Reply::from_error(error)
-}
-
-/// Channel bindings: commands touching an environment with `channels = [...]` are accepted
-/// only there (the shell and `ferry run` always).
-fn channel_allowed(
-    ctx: &Context<'_>,
-    env: &crate::domain::Name,
-) -> Result<(), super::CommandError> {
-    let Some(config) = ctx.config.environment(env) else {
-        return Ok(());
-    };
-    if config.channels.is_empty() || ctx.origin.platform == "shell" {
-        return Ok(());
-    }
-    let here = format!(
-        "{}:{}",
-        ctx.origin.platform,
-        ctx.origin.channel.as_deref().unwrap_or("direct message")
-    );
-    if config.channels.iter().any(|c| c == &here) {
-        return Ok(());
-    }
-    Err(super::CommandError::Refused(
-        super::UserError::new(format!(
-            "{env} commands are accepted only in {}; this was typed in {here}",
-            config.channels.join(", ")
-        ))
-        .try_instead(format!("the same command in {}", config.channels[0])),
-    ))
 }
 
 /// The command text as recorded: capped, with control characters shown as `\u{…}` escapes.

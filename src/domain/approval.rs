@@ -47,6 +47,8 @@ pub struct NewApproval {
     pub revision: u64,
     /// The plan shown to the requester, one line per service: what approvers approve.
     pub plan: String,
+    /// `Plan::digest` of that plan: the exact specs the approved converge may deploy.
+    pub digest: String,
     pub force: bool,
     pub requester: Actor,
     pub created: Millis,

@@ -123,7 +123,8 @@ pub struct NewDeploy {
     pub kind: DeployKind,
     pub actor: Actor,
     pub started: Millis,
-    /// `host/pid` of the process running it, to tell a crashed deploy from a slow one.
+    /// The process running it (host, boot, PID namespace, PID and start time), to tell a
+    /// crashed deploy from a slow one.
     pub owner: String,
     /// Services in the plan.
     pub planned: Vec<Name>,
@@ -147,6 +148,18 @@ pub struct Deploy {
     pub steps: Vec<Step>,
     /// One line: how it ended.
     pub summary: String,
+    /// Process groups the deploy started (deploy, verify and observe programs), so that the
+    /// process that reaps a crashed deploy can end what it left running before anything
+    /// deploys the same services again.
+    pub processes: Vec<ProcessGroup>,
+}
+
+/// A process group a deploy started on its owner's host: its id and the start time of its
+/// leader (clock ticks since boot), which tells it from a later group that reused the id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProcessGroup {
+    pub pgid: u32,
+    pub started: u64,
 }
 
 /// A pin left by a rollback: promotions into the environment are refused until `unpin`.

@@ -24,7 +24,8 @@ pub use approval::{ApprovalRequest, ApprovalStatus, NewApproval};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry, Outcome};
 pub use change::{Change, diff};
 pub use deploy::{
-    AppliedService, Deploy, DeployKind, DeployStatus, NewDeploy, Pin, Step, StepStatus,
+    AppliedService, Deploy, DeployKind, DeployStatus, NewDeploy, Pin, ProcessGroup, Step,
+    StepStatus,
 };
 pub use document::{Document, DocumentError, ServiceSpec};
 pub use duration::{DurationError, parse_duration, render_duration};

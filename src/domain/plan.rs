@@ -52,6 +52,29 @@ pub struct Plan {
     pub orphaned: Vec<Name>,
 }
 
+impl Plan {
+    /// One line per step, as shown to requesters and approvers.
+    pub fn text(&self) -> String {
+        let lines: Vec<String> = self.steps.iter().map(PlanStep::summary).collect();
+        lines.join("\n")
+    }
+
+    /// A fingerprint of exactly what the plan deploys (every service's spec before and after):
+    /// an approval is bound to it, so two plans that read the same (`image changed`) but
+    /// deploy different specs never pass for one another.
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        let steps: Vec<(&str, &Option<ServiceSpec>, &ServiceSpec)> = self
+            .steps
+            .iter()
+            .map(|s| (s.service.as_str(), &s.from, &s.to))
+            .collect();
+        // Serialising maps in key order cannot fail.
+        let json = serde_json::to_string(&steps).unwrap_or_default();
+        hex::encode(sha2::Sha256::digest(json.as_bytes()))
+    }
+}
+
 /// Services whose desired spec differs from the applied one (all desired services when
 /// `force`), in name order.
 pub fn plan(desired: &Document, applied: &[AppliedService], force: bool) -> Plan {

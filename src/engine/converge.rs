@@ -10,7 +10,7 @@ use crate::domain::{
     Actor, AppliedService, DeployKind, DeployStatus, Name, NewDeploy, Plan, PlanStep, Step,
     StepStatus, plan_with, waves,
 };
-use crate::store::DeployStart;
+use crate::store::{DeployStart, StoreError};
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -29,6 +29,19 @@ pub struct ConvergeRequest<'a> {
     pub force: bool,
     pub kind: DeployKind,
     pub events: Option<&'a EventSink>,
+    /// What this converge is bound to (an approved request, a rollback's revision): when the
+    /// head or the plan is no longer that, nothing deploys and the result is `Stale`.
+    pub expect: Option<Expected>,
+    /// Deploy only these services (a one-service rollback), whatever else differs.
+    pub only: Option<BTreeSet<Name>>,
+}
+
+/// The revision (and, for approvals, the exact plan) a converge was bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub revision: u64,
+    /// `Plan::text` and `Plan::digest` of the approved plan; `None` binds the revision only.
+    pub plan: Option<(String, String)>,
 }
 
 /// How a converge ended.
@@ -82,6 +95,8 @@ struct Run<'a> {
     /// one transaction (group commit) instead of one commit per service.
     unflushed: Mutex<Vec<AppliedService>>,
     flush_needed: tokio::sync::Notify,
+    /// The store refused to record applied state because another process reaped the deploy.
+    lease_lost: AtomicBool,
 }
 
 /// Least time between two saves of a running deploy's step list.
@@ -156,7 +171,13 @@ impl Engine {
         let revision = head.meta.number;
         let applied = self.store.applied(env).await?;
         let unsettled = self.unsettled(env).await?;
-        let plan = plan_with(&head.document, &applied, req.force, &unsettled);
+        let mut plan = plan_with(&head.document, &applied, req.force, &unsettled);
+        if let Some(only) = &req.only {
+            plan.steps.retain(|s| only.contains(&s.service));
+        }
+        if let Some(expected) = &req.expect {
+            check_expected(env, expected, revision, &plan)?;
+        }
         if plan.steps.is_empty() {
             return Ok(ConvergeOutcome::UpToDate {
                 revision,
@@ -167,7 +188,9 @@ impl Engine {
             check.run(env, revision, &plan.steps, req.base_dir).await?;
         }
         let deploy = self.start(req, revision, &plan).await?;
-        let heartbeat = self.spawn_heartbeat(deploy);
+        let (lost_tx, mut lost) = tokio::sync::watch::channel(false);
+        // Aborted when this converge ends or is dropped, so it never outlives its deploy.
+        let _heartbeat = AbortOnDrop(self.spawn_heartbeat(deploy, lost_tx));
         let started = Instant::now();
         let run = Run {
             engine: self,
@@ -181,15 +204,33 @@ impl Engine {
             steps_saved: Mutex::new(None),
             unflushed: Mutex::new(Vec::new()),
             flush_needed: tokio::sync::Notify::new(),
+            lease_lost: AtomicBool::new(false),
         };
         let before: BTreeMap<Name, AppliedService> = applied
             .into_iter()
             .map(|a| (a.service.clone(), a))
             .collect();
-        let report = run.execute(plan.steps, before, started).await;
-        heartbeat.abort();
+        // When the lease is lost, the deploy future is dropped on the spot: its programs are
+        // killed with their process groups and nothing more is recorded.
+        let report = tokio::select! {
+            report = run.execute(plan.steps, before, started) => report,
+            Ok(_) = lost.wait_for(|lost| *lost) => Err(EngineError::LeaseLost(deploy)),
+        };
         let report = match report {
             Ok(report) => report,
+            Err(EngineError::LeaseLost(_)) | Err(EngineError::Store(StoreError::LeaseLost(_))) => {
+                tracing::error!(deploy, env = %env, "stopped a deploy that lost its lease");
+                publish(
+                    req.events,
+                    DeployEvent::Finished {
+                        status: DeployStatus::Interrupted,
+                        summary: format!(
+                            "deploy #{deploy} stopped: another process marked it interrupted"
+                        ),
+                    },
+                );
+                return Err(EngineError::LeaseLost(deploy));
+            }
             Err(e) => {
                 // Never leave the lease held by a deploy that can no longer finish normally.
                 let summary = format!("failed: {e}");
@@ -210,15 +251,21 @@ impl Engine {
                 return Err(e);
             }
         };
-        self.store
-            .finish_deploy(
-                deploy,
-                report.status,
-                &report.steps,
-                &report.summary,
-                self.clock.now(),
-            )
-            .await?;
+        if run.lease_lost.load(Ordering::SeqCst)
+            || !self
+                .store
+                .finish_deploy(
+                    deploy,
+                    report.status,
+                    &report.steps,
+                    &report.summary,
+                    self.clock.now(),
+                )
+                .await?
+        {
+            // Another process reaped it meanwhile; its `interrupted` record stands.
+            return Err(EngineError::LeaseLost(deploy));
+        }
         publish(
             req.events,
             DeployEvent::Finished {
@@ -265,21 +312,44 @@ impl Engine {
         }
     }
 
-    /// Keeps the lease alive while the deploy runs.
-    fn spawn_heartbeat(&self, deploy: i64) -> tokio::task::JoinHandle<()> {
+    /// Keeps the lease alive while the deploy runs, and says (through `lost`) when it is gone:
+    /// another process marked the deploy interrupted, or the store could not confirm it for a
+    /// whole lease, after which others may rightly consider it dead.
+    fn spawn_heartbeat(
+        &self,
+        deploy: i64,
+        lost: tokio::sync::watch::Sender<bool>,
+    ) -> tokio::task::JoinHandle<()> {
         let store = self.store.clone();
         let clock = self.clock.clone();
-        let every = self.lease / 5;
+        let lease = self.lease;
+        let every = lease / 5;
         tokio::spawn(async move {
+            let mut confirmed = Instant::now();
             loop {
                 tokio::time::sleep(every).await;
-                match store.heartbeat_deploy(deploy, clock.now()).await {
-                    Ok(true) => {}
-                    Ok(false) => tracing::error!(
+                // A beat that hangs counts as a failed one.
+                let beat = tokio::time::timeout(every, store.heartbeat_deploy(deploy, clock.now()));
+                match beat.await {
+                    Ok(Ok(true)) => confirmed = Instant::now(),
+                    Ok(Ok(false)) => {
+                        tracing::error!(
+                            deploy,
+                            "this deploy was marked interrupted by another process; stopping it"
+                        );
+                        let _ = lost.send(true);
+                        return;
+                    }
+                    Ok(Err(e)) => tracing::warn!(deploy, error = %e, "heartbeat failed"),
+                    Err(_) => tracing::warn!(deploy, "heartbeat timed out"),
+                }
+                if confirmed.elapsed() >= lease {
+                    tracing::error!(
                         deploy,
-                        "this deploy was marked interrupted by another process"
-                    ),
-                    Err(e) => tracing::warn!(deploy, error = %e, "heartbeat failed"),
+                        "the store has not confirmed this deploy's lease for a whole lease; stopping it"
+                    );
+                    let _ = lost.send(true);
+                    return;
                 }
             }
         })
@@ -512,6 +582,9 @@ impl Run<'_> {
             .await
         {
             self.failed.store(true, Ordering::SeqCst);
+            if matches!(e, StoreError::LeaseLost(_)) {
+                self.lease_lost.store(true, Ordering::SeqCst);
+            }
             let names: Vec<&str> = batch.iter().map(|a| a.service.as_str()).collect();
             let message = format!(
                 "deployed {}, but recording it failed: {e}",
@@ -611,6 +684,40 @@ impl Run<'_> {
             }
         }
         Ok((restored, not_restored))
+    }
+}
+
+/// Refuses a bound converge whose head or plan moved.
+fn check_expected(
+    env: &Name,
+    expected: &Expected,
+    revision: u64,
+    plan: &Plan,
+) -> Result<(), EngineError> {
+    let stale = |why: String| EngineError::Stale {
+        env: env.clone(),
+        expected: expected.revision,
+        why,
+    };
+    if revision != expected.revision {
+        return Err(stale(format!("its desired state is now {env}@{revision}")));
+    }
+    if let Some((text, digest)) = &expected.plan
+        && (&plan.text() != text || (!digest.is_empty() && &plan.digest() != digest))
+    {
+        return Err(stale(format!(
+            "what {env} runs changed, so the plan is no longer the one approved"
+        )));
+    }
+    Ok(())
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

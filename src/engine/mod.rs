@@ -11,9 +11,9 @@ mod events;
 mod lease;
 mod preflight;
 
-pub use converge::{ConvergeOutcome, ConvergeRequest, DeployReport, Failure};
+pub use converge::{ConvergeOutcome, ConvergeRequest, DeployReport, Expected, Failure};
 pub use events::{DeployEvent, EventSink};
-pub use lease::owner_id;
+pub use lease::{owner_id, short_owner};
 pub use preflight::PreflightCheck;
 
 use crate::clock::Clock;
@@ -36,6 +36,18 @@ pub enum EngineError {
     NoDeployer(Name, Name),
     #[error("{0} has no revisions to converge")]
     NoRevision(Name),
+    /// The converge was bound to a revision and plan (an approval, a rollback) and what
+    /// converging would deploy now is no longer that: nothing was deployed.
+    #[error("{env}@{expected} is no longer what would deploy ({why})")]
+    Stale {
+        env: Name,
+        expected: u64,
+        why: String,
+    },
+    /// Another process found this deploy dead and marked it interrupted: it was stopped at
+    /// once, and nothing more of it was recorded.
+    #[error("deploy #{0} was stopped: another process marked it interrupted")]
+    LeaseLost(i64),
     #[error("preflight check `{name}` failed: {message}")]
     Preflight {
         name: String,
@@ -52,6 +64,7 @@ pub struct Engine {
     deployers: Deployers,
     clock: Arc<dyn Clock>,
     /// This process, as recorded on the deploys it runs.
+    identity: lease::Owner,
     owner: String,
     lease: Duration,
     /// One writer per environment at a time within this process, so that a burst of writes
@@ -66,6 +79,7 @@ impl Engine {
             store,
             deployers,
             clock,
+            identity: lease::Owner::current(),
             owner: owner_id(),
             lease: DEFAULT_LEASE,
             writers: Default::default(),

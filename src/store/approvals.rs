@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 
 macro_rules! request_columns {
     () => {
-        "id, env, revision, plan, force, requester_platform, requester_id, requester_display, \
+        "id, env, revision, plan, plan_digest, force, requester_platform, requester_id, requester_display, \
          created, expires, needed, status, decided_by, reason"
     };
 }
@@ -18,8 +18,8 @@ impl SqlStore {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO approval_requests (env, revision, plan, force, requester_platform, requester_id, \
-             requester_display, created, expires, needed, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending') RETURNING id",
+             requester_display, created, expires, needed, status, plan_digest) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11) RETURNING id",
         )
         .bind(request.env.as_str())
         .bind(request.revision as i64)
@@ -31,6 +31,7 @@ impl SqlStore {
         .bind(request.created)
         .bind(request.expires)
         .bind(i64::from(request.needed))
+        .bind(&request.digest)
         .fetch_one(&mut *tx)
         .await
         .map_err(unavailable)?;
@@ -95,20 +96,23 @@ impl SqlStore {
         .await
     }
 
+    /// Moves request `id` from `from` to `status`; `false` when it was not in `from`.
     pub(super) async fn close_request(
         &self,
         id: i64,
+        from: ApprovalStatus,
         status: ApprovalStatus,
         decided_by: Option<&str>,
         reason: Option<&str>,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE approval_requests SET status = $2, decided_by = $3, reason = $4 WHERE id = $1 AND status = 'pending'",
+            "UPDATE approval_requests SET status = $2, decided_by = $3, reason = $4 WHERE id = $1 AND status = $5",
         )
         .bind(id)
         .bind(status.as_str())
         .bind(decided_by)
         .bind(reason)
+        .bind(from.as_str())
         .execute(&self.pool)
         .await
         .map_err(unavailable)?;
@@ -149,6 +153,7 @@ fn request_from_row(row: &AnyRow) -> Result<ApprovalRequest, StoreError> {
             env: name(row, "env")?,
             revision: to_u64(get(row, "revision")?)?,
             plan: get(row, "plan")?,
+            digest: get(row, "plan_digest")?,
             force: get::<i64>(row, "force")? != 0,
             requester: actor(row, "requester")?,
             created: get(row, "created")?,

@@ -5,7 +5,8 @@
 use super::sql::{SqlStore, actor, corrupt, get, is_unique_violation, name, to_u64, unavailable};
 use super::{DeployStart, StoreError};
 use crate::domain::{
-    AppliedService, Deploy, DeployKind, DeployStatus, Millis, Name, NewDeploy, Pin, Step,
+    AppliedService, Deploy, DeployKind, DeployStatus, Millis, Name, NewDeploy, Pin, ProcessGroup,
+    Step,
 };
 use sqlx::any::AnyRow;
 
@@ -13,7 +14,7 @@ use sqlx::any::AnyRow;
 macro_rules! deploy_columns {
     () => {
         "id, env, revision, kind, actor_platform, actor_id, actor_display, status, started, \
-         finished, owner, heartbeat, planned, steps, summary"
+         finished, owner, heartbeat, planned, steps, summary, processes"
     };
 }
 
@@ -48,6 +49,23 @@ impl SqlStore {
         applied: &[AppliedService],
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        let mut deploys: Vec<i64> = applied.iter().map(|a| a.deploy_id).collect();
+        deploys.dedup();
+        for deploy in deploys {
+            // Touching the row takes its lock (PostgreSQL) inside this transaction, so a reaper
+            // marking the deploy interrupted waits for this commit or comes first and wins.
+            let owned = sqlx::query(
+                "UPDATE deploys SET heartbeat = heartbeat WHERE id = $1 AND status = 'running'",
+            )
+            .bind(deploy)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            if owned.rows_affected() != 1 {
+                super::sql::rollback(tx).await;
+                return Err(StoreError::LeaseLost(deploy));
+            }
+        }
         for one in applied {
             let spec = serde_json::to_string(&one.spec).map_err(|e| corrupt("spec", e))?;
             sqlx::query(
@@ -123,15 +141,57 @@ impl SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(super) async fn put_steps(&self, id: i64, steps: &[Step]) -> Result<(), StoreError> {
+    pub(super) async fn put_steps(&self, id: i64, steps: &[Step]) -> Result<bool, StoreError> {
         let steps = serde_json::to_string(steps).map_err(|e| corrupt("steps", e))?;
-        sqlx::query("UPDATE deploys SET steps = $2 WHERE id = $1")
+        let done =
+            sqlx::query("UPDATE deploys SET steps = $2 WHERE id = $1 AND status = 'running'")
+                .bind(id)
+                .bind(steps)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Appends `group` to the running deploy's process groups, in one transaction so that
+    /// concurrent steps of one deploy never lose each other's entries.
+    pub(super) async fn add_process(
+        &self,
+        id: i64,
+        group: ProcessGroup,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // Touch the row first: on PostgreSQL that locks it, so concurrent steps of one deploy
+        // append one after another instead of overwriting each other's read.
+        let owned = sqlx::query(
+            "UPDATE deploys SET processes = processes WHERE id = $1 AND status = 'running'",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if owned.rows_affected() != 1 {
+            super::sql::rollback(tx).await;
+            return Ok(false);
+        }
+        let row = sqlx::query("SELECT processes FROM deploys WHERE id = $1")
             .bind(id)
-            .bind(steps)
-            .execute(&self.pool)
+            .fetch_one(&mut *tx)
             .await
             .map_err(unavailable)?;
-        Ok(())
+        let mut groups: Vec<ProcessGroup> =
+            serde_json::from_str(&get::<String>(&row, "processes")?)
+                .map_err(|e| corrupt("processes", e))?;
+        groups.push(group);
+        let groups = serde_json::to_string(&groups).map_err(|e| corrupt("processes", e))?;
+        sqlx::query("UPDATE deploys SET processes = $2 WHERE id = $1")
+            .bind(id)
+            .bind(groups)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
     }
 
     pub(super) async fn end_deploy(
@@ -141,10 +201,11 @@ impl SqlStore {
         steps: &[Step],
         summary: &str,
         now: Millis,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let steps = serde_json::to_string(steps).map_err(|e| corrupt("steps", e))?;
-        sqlx::query(
-            "UPDATE deploys SET status = $2, steps = $3, summary = $4, finished = $5 WHERE id = $1",
+        let done = sqlx::query(
+            "UPDATE deploys SET status = $2, steps = $3, summary = $4, finished = $5 \
+             WHERE id = $1 AND status = 'running'",
         )
         .bind(id)
         .bind(status.as_str())
@@ -154,7 +215,7 @@ impl SqlStore {
         .execute(&self.pool)
         .await
         .map_err(unavailable)?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     pub(super) async fn interrupt(
@@ -274,6 +335,8 @@ fn deploy_from_row(row: &AnyRow) -> Result<Deploy, StoreError> {
         steps: serde_json::from_str(&get::<String>(row, "steps")?)
             .map_err(|e| corrupt("steps", e))?,
         summary: get(row, "summary")?,
+        processes: serde_json::from_str(&get::<String>(row, "processes")?)
+            .map_err(|e| corrupt("processes", e))?,
     })
 }
 

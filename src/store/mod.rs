@@ -15,7 +15,7 @@ mod sqlite;
 use crate::domain::{
     Actor, AppliedService, ApprovalRequest, ApprovalStatus, AuditEntry, AuditFilter, Deploy,
     DeployStatus, Lock, Millis, Name, NewApproval, NewAuditEntry, NewDeploy, NewRevision, Pin,
-    Revision, RevisionMeta, Step,
+    ProcessGroup, Revision, RevisionMeta, Step,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -29,6 +29,10 @@ pub enum StoreError {
     /// A row could not be read back into ferry's types.
     #[error("the store holds data ferry cannot read: {0}")]
     Corrupt(String),
+    /// The deploy no longer holds its environment's lease: another process found it dead and
+    /// marked it interrupted. Nothing was written.
+    #[error("deploy #{0} lost its lease: another process marked it interrupted")]
+    LeaseLost(i64),
     /// The URL names no backend ferry has.
     #[error("`{0}` is not a store URL: use sqlite://PATH or postgres://USER@HOST/DB")]
     BadUrl(String),
@@ -117,7 +121,9 @@ pub trait Store: Send + Sync {
             .await
     }
 
-    /// Records several services at once, atomically (one commit).
+    /// Records several services at once, atomically (one commit), only while every deploy
+    /// they name is still running: a deploy that lost its lease (another process reaped it)
+    /// must not record anything more, and gets `StoreError::LeaseLost`.
     async fn record_applied_many(
         &self,
         env: &Name,
@@ -132,10 +138,17 @@ pub trait Store: Send + Sync {
     /// (another process found it dead and marked it interrupted).
     async fn heartbeat_deploy(&self, id: i64, now: Millis) -> Result<bool, StoreError>;
 
-    /// Records the steps so far, so that a crash leaves a trace of what was done.
-    async fn record_steps(&self, id: i64, steps: &[Step]) -> Result<(), StoreError>;
+    /// Records the steps so far, so that a crash leaves a trace of what was done; `false`
+    /// (and nothing written) when the deploy is no longer running.
+    async fn record_steps(&self, id: i64, steps: &[Step]) -> Result<bool, StoreError>;
 
-    /// Ends deploy `id`, releasing the lease.
+    /// Adds a process group the running deploy `id` started; `false` when it is no longer
+    /// running.
+    async fn record_deploy_process(&self, id: i64, group: ProcessGroup)
+    -> Result<bool, StoreError>;
+
+    /// Ends deploy `id`, releasing the lease, if it is still running; `false` (and nothing
+    /// written) when another process marked it interrupted meanwhile, whose record stands.
     async fn finish_deploy(
         &self,
         id: i64,
@@ -143,7 +156,7 @@ pub trait Store: Send + Sync {
         steps: &[Step],
         summary: &str,
         now: Millis,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Marks running deploy `id` interrupted, if its heartbeat is still `heartbeat` (so a
     /// deploy that is alive after all is never taken from its owner).
@@ -201,6 +214,16 @@ pub trait Store: Send + Sync {
         id: i64,
         status: ApprovalStatus,
         decided_by: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError>;
+
+    /// Moves a request that was already closed as `from` to `status` (an approved request
+    /// whose converge could not start after all becomes stale); `false` when it was not `from`.
+    async fn reclose_approval(
+        &self,
+        id: i64,
+        from: ApprovalStatus,
+        status: ApprovalStatus,
         reason: Option<&str>,
     ) -> Result<bool, StoreError>;
 

@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "approvals",
         include_str!("migrations/postgres/0004_approvals.sql"),
     ),
+    (
+        5,
+        "bindings",
+        include_str!("migrations/postgres/0005_bindings.sql"),
+    ),
 ];
 
 /// Connections per process; ferry's queries are short.

@@ -11,7 +11,7 @@ use super::{AppendError, DeployStart, LockAttempt, Store, StoreError};
 use crate::domain::{
     Actor, AppliedService, ApprovalRequest, ApprovalStatus, AuditEntry, AuditFilter, Change,
     Deploy, DeployStatus, Document, Lock, Millis, Name, NewApproval, NewAuditEntry, NewDeploy,
-    NewRevision, Outcome, Pin, Revision, RevisionMeta, Step,
+    NewRevision, Outcome, Pin, ProcessGroup, Revision, RevisionMeta, Step,
 };
 use sqlx::AnyPool;
 use sqlx::any::{Any, AnyRow};
@@ -510,8 +510,16 @@ impl Store for SqlStore {
         self.beat(id, now).await
     }
 
-    async fn record_steps(&self, id: i64, steps: &[Step]) -> Result<(), StoreError> {
+    async fn record_steps(&self, id: i64, steps: &[Step]) -> Result<bool, StoreError> {
         self.put_steps(id, steps).await
+    }
+
+    async fn record_deploy_process(
+        &self,
+        id: i64,
+        group: ProcessGroup,
+    ) -> Result<bool, StoreError> {
+        self.add_process(id, group).await
     }
 
     async fn finish_deploy(
@@ -521,7 +529,7 @@ impl Store for SqlStore {
         steps: &[Step],
         summary: &str,
         now: Millis,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.end_deploy(id, status, steps, summary, now).await
     }
 
@@ -601,7 +609,21 @@ impl Store for SqlStore {
         decided_by: Option<&str>,
         reason: Option<&str>,
     ) -> Result<bool, StoreError> {
-        self.close_request(id, status, decided_by, reason).await
+        self.close_request(id, ApprovalStatus::Pending, status, decided_by, reason)
+            .await
+    }
+
+    async fn reclose_approval(
+        &self,
+        id: i64,
+        from: ApprovalStatus,
+        status: ApprovalStatus,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let request = self.approval_by_id(id).await?;
+        let decided_by = request.and_then(|r| r.decided_by);
+        self.close_request(id, from, status, decided_by.as_deref(), reason)
+            .await
     }
 
     async fn forget_events(&self, before: Millis) -> Result<u64, StoreError> {

@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "approvals",
         include_str!("migrations/sqlite/0004_approvals.sql"),
     ),
+    (
+        5,
+        "bindings",
+        include_str!("migrations/sqlite/0005_bindings.sql"),
+    ),
 ];
 
 /// How long a connection waits for another one's write lock before giving up with
