@@ -155,6 +155,7 @@ fn request() -> DeployRequest {
         revision: 42,
         deploy_id: 7,
         actor: Actor::new("slack", "U123", "alice"),
+        on_spawn: Default::default(),
     }
 }
 

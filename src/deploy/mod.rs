@@ -10,8 +10,10 @@ mod webhook;
 
 pub use command::{CommandConfig, CommandDeployer};
 pub use noop::{NoopConfig, NoopDeployer};
-pub use process::{Invocation, ProcessOutput, run as run_process, tail};
-pub use template::{Template, TemplateError};
+pub use process::{
+    INHERITED_ENV, Invocation, ProcessOutput, SpawnHook, check_env_name, run as run_process, tail,
+};
+pub use template::{Template, TemplateError, refuse_option};
 pub use webhook::{WebhookConfig, WebhookDeployer};
 
 use crate::domain::{Actor, Name, ServiceSpec};
@@ -60,6 +62,9 @@ pub struct DeployRequest {
     /// The deploy this is part of.
     pub deploy_id: i64,
     pub actor: Actor,
+    /// Told the process group of every program a deployer starts for this request, so that
+    /// the caller can record it and kill what a crash left running.
+    pub on_spawn: SpawnHook,
 }
 
 impl DeployRequest {

@@ -24,6 +24,27 @@ pub struct PreflightCheck {
     pub timeout: HumanDuration,
 }
 
+/// One argument of a check's program: `{env}` and `{revision}` replaced. Refused, like every
+/// argv template, when a replaced value would start the argument with `-` (an option); neither
+/// an environment name nor a revision can today, but the rule holds for every program ferry
+/// starts.
+fn preflight_arg(template: &str, env: &Name, revision: u64) -> Result<String, String> {
+    let arg = template
+        .replace("{env}", env.as_str())
+        .replace("{revision}", &revision.to_string());
+    let leading = ["{env}", "{revision}"]
+        .into_iter()
+        .find(|p| template.starts_with(p));
+    match leading {
+        Some(placeholder) if arg.starts_with('-') => Err(crate::deploy::refuse_option(
+            placeholder,
+            &arg,
+            "give the argument a literal prefix in the check's `args` (like `--env={env}`)",
+        )),
+        _ => Ok(arg),
+    }
+}
+
 fn default_timeout() -> HumanDuration {
     HumanDuration::from_secs(60)
 }
@@ -56,11 +77,9 @@ impl PreflightCheck {
                 let args = self
                     .args
                     .iter()
-                    .map(|a| {
-                        a.replace("{env}", env.as_str())
-                            .replace("{revision}", &revision.to_string())
-                    })
-                    .collect();
+                    .map(|a| preflight_arg(a, env, revision))
+                    .collect::<Result<_, _>>()
+                    .map_err(|m| fail(m, String::new()))?;
                 let services: Vec<String> =
                     versions.iter().map(|(s, v)| format!("{s}={v}")).collect();
                 let inv = crate::deploy::Invocation {
@@ -71,8 +90,10 @@ impl PreflightCheck {
                         ("FERRY_REVISION".into(), revision.to_string()),
                         ("FERRY_SERVICES".into(), services.join(" ")),
                     ],
+                    pass_env: Vec::new(),
                     cwd: base_dir.to_path_buf(),
                     timeout: self.timeout.0,
+                    on_spawn: crate::deploy::SpawnHook::default(),
                 };
                 let out = crate::deploy::run_process(&inv)
                     .await
