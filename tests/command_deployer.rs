@@ -614,14 +614,13 @@ verify_args = ["{key.image}"]"#,
     );
     let req = request(&[("version", "1.0"), ("image", "-oProxyCommand=touch pwned")]);
 
-    let started = Instant::now();
     let err = d.verify(&req, Duration::from_secs(20)).await.unwrap_err();
 
     assert_eq!(
         err.message,
         option_refusal("image", "-oProxyCommand=touch pwned")
     );
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // Refused, not retried until the timeout (that would say "not healthy in time").
     assert!(!dir.path().join("verified").exists());
 }
 

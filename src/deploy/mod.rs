@@ -6,6 +6,7 @@ mod command;
 mod noop;
 mod process;
 mod template;
+mod url;
 mod webhook;
 
 pub use command::{CommandConfig, CommandDeployer};
@@ -14,6 +15,7 @@ pub use process::{
     INHERITED_ENV, Invocation, ProcessOutput, SpawnHook, check_env_name, run as run_process, tail,
 };
 pub use template::{Template, TemplateError, refuse_option};
+pub use url::redact_url;
 pub use webhook::{WebhookConfig, WebhookDeployer};
 
 use crate::domain::{Actor, Name, ServiceSpec};

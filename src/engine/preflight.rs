@@ -116,22 +116,25 @@ impl PreflightCheck {
                     .map(|(s, v)| serde_json::json!({ "service": s, "version": v }))
                     .collect();
                 let body = serde_json::json!({ "env": env.as_str(), "revision": revision, "services": services });
+                // Shown without credentials or query; a redirect is a failure, not followed.
+                let shown = crate::deploy::redact_url(url);
                 let client = reqwest::Client::builder()
                     .timeout(self.timeout.0)
+                    .redirect(reqwest::redirect::Policy::none())
                     .build()
-                    .map_err(|e| fail(e.to_string(), String::new()))?;
-                let response = client
-                    .post(url)
-                    .json(&body)
-                    .send()
-                    .await
-                    .map_err(|e| fail(format!("cannot reach {url}: {e}"), String::new()))?;
+                    .map_err(|e| fail(e.without_url().to_string(), String::new()))?;
+                let response = client.post(url).json(&body).send().await.map_err(|e| {
+                    fail(
+                        format!("cannot reach {shown}: {}", e.without_url()),
+                        String::new(),
+                    )
+                })?;
                 let status = response.status();
                 if status.is_success() {
                     Ok(())
                 } else {
                     let text = response.text().await.unwrap_or_default();
-                    Err(fail(format!("{url} answered {status}"), tail(&text)))
+                    Err(fail(format!("{shown} answered {status}"), tail(&text)))
                 }
             }
             _ => Err(fail(
