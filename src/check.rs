@@ -29,7 +29,14 @@ pub fn summarise(path: Option<&Path>) -> Result<String, crate::config::ConfigErr
     ));
     out.push_str(&format!("deployers: {}\n", config.deployers.len()));
     for (name, deployer) in &config.deployers {
-        out.push_str(&format!("  {name} ({})\n", deployer.kind()));
+        // Where a webhook deploys, without the credentials or token its URL may carry.
+        let target = match deployer {
+            crate::deploy::DeployerConfig::Webhook(w) => {
+                format!(" → {}", crate::deploy::redact_url(&w.url))
+            }
+            _ => String::new(),
+        };
+        out.push_str(&format!("  {name} ({}){target}\n", deployer.kind()));
     }
     out.push_str(&format!("environments: {}\n", config.environments.len()));
     for (name, env) in &config.environments {

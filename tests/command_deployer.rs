@@ -51,6 +51,7 @@ fn request(pairs: &[(&str, &str)]) -> DeployRequest {
         revision: 42,
         deploy_id: 7,
         actor: Actor::new("slack", "U123", "alice"),
+        on_spawn: Default::default(),
     }
 }
 
@@ -542,4 +543,237 @@ async fn cancelling_apply_kills_the_whole_process_group() {
         dead,
         "the background child (pid {child}) outlived the cancelled deploy"
     );
+}
+
+/// The message for a value of `key` that would start an argument with `-`.
+fn option_refusal(key: &str, value: &str) -> String {
+    format!(
+        "value of staging.ms-users.{key} (`{value}`) starts with '-', which the program would \
+         read as an option, so nothing was run; set a value that does not start with '-' \
+         (`env staging.ms-users.{key} <value>`), or give the argument a literal prefix in the \
+         deployer's config (like `--<option>={{key.{key}}}`)"
+    )
+}
+
+const OPTION_VALUE: &str = "--upload-pack=touch pwned";
+
+/// A value set in chat that starts with `-` never becomes an option of the deploy program:
+/// the deploy is refused before the program runs, naming the key and how to fix it. After a
+/// literal prefix the same value is one harmless argument, and literal options pass.
+#[tokio::test]
+async fn a_value_that_would_be_read_as_an_option_is_refused_in_args() {
+    let dir = TempDir::new().unwrap();
+    script(
+        dir.path(),
+        "deploy.sh",
+        r#"for a in "$@"; do printf '[%s]\n' "$a"; done >> args.txt"#,
+    );
+    let req = request(&[("version", "1.0"), ("image", OPTION_VALUE)]);
+
+    for args in [
+        r#"["--verbose", "{key.image}"]"#,
+        r#"["{key.image}:{version}"]"#,
+    ] {
+        let d = deployer(
+            &format!("program = \"deploy.sh\"\nargs = {args}"),
+            dir.path(),
+        );
+        let err = d.apply(&req).await.unwrap_err();
+        assert_eq!(err.message, option_refusal("image", OPTION_VALUE), "{args}");
+        assert!(
+            !dir.path().join("args.txt").exists(),
+            "the program ran with {args}"
+        );
+    }
+
+    let d = deployer(
+        r#"program = "deploy.sh"
+args = ["--verbose", "--image={key.image}", "-v"]"#,
+        dir.path(),
+    );
+    d.apply(&req).await.expect("a prefixed value is safe");
+    assert_eq!(
+        lines(&dir.path().join("args.txt")),
+        ["[--verbose]", "[--image=--upload-pack=touch pwned]", "[-v]"]
+    );
+    assert!(!dir.path().join("pwned").exists());
+}
+
+/// The health check's argv follows the same rule: refused at once (not retried until the
+/// verify timeout), the check never runs.
+#[tokio::test]
+async fn a_value_that_would_be_read_as_an_option_is_refused_in_verify_args() {
+    let dir = TempDir::new().unwrap();
+    script(dir.path(), "deploy.sh", "exit 0");
+    script(dir.path(), "healthy.sh", r#"echo "$@" >> verified"#);
+    let d = deployer(
+        r#"program = "deploy.sh"
+verify_program = "healthy.sh"
+verify_args = ["{key.image}"]"#,
+        dir.path(),
+    );
+    let req = request(&[("version", "1.0"), ("image", "-oProxyCommand=touch pwned")]);
+
+    let err = d.verify(&req, Duration::from_secs(20)).await.unwrap_err();
+
+    assert_eq!(
+        err.message,
+        option_refusal("image", "-oProxyCommand=touch pwned")
+    );
+    // Refused, not retried until the timeout (that would say "not healthy in time").
+    assert!(!dir.path().join("verified").exists());
+}
+
+/// `{host}` takes its values from the config only, and a host starting with `-` is refused
+/// when the config is read, so fan-out can never pass an option; literal options written in
+/// `observe_args` reach the observe program as written.
+#[tokio::test]
+async fn hosts_cannot_start_with_a_dash_and_observe_args_keep_literal_options() {
+    let text = "program = \"deploy.sh\"\nargs = [\"{host}\"]\nhosts = [\"web1\", \"-oProxyCommand=touch pwned\"]";
+    let err = toml::from_str::<CommandConfig>(text)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "hosts: host `-oProxyCommand=touch pwned` starts with '-', which the programs would \
+             read as an option: write the host's name, like `web1.internal`"
+        ),
+        "{err}"
+    );
+    // Built without the config file (a config assembled in code) it is refused all the same.
+    let mut config = config("program = \"deploy.sh\"\nhosts = [\"web1\"]");
+    config.hosts.push("-x".into());
+    let err = CommandDeployer::new(&config, Path::new("/tmp")).unwrap_err();
+    assert!(err.starts_with("hosts: host `-x` starts with '-'"), "{err}");
+
+    let dir = TempDir::new().unwrap();
+    script(
+        dir.path(),
+        "observe.sh",
+        r#"printf '[%s]' "$@" > observed; echo 2.0"#,
+    );
+    let d = deployer(
+        r#"program = "deploy.sh"
+observe_program = "observe.sh"
+observe_args = ["--format=short", "-q", "{host}"]
+hosts = ["web1"]"#,
+        dir.path(),
+    );
+    let env = Name::parse("prod").unwrap();
+    let service = Name::parse("billing").unwrap();
+    assert_eq!(
+        d.observe(&env, &service).await.unwrap(),
+        Live::Running {
+            version: "2.0".into()
+        }
+    );
+    assert_eq!(
+        read(&dir.path().join("observed")),
+        "[--format=short][-q][web1]"
+    );
+}
+
+/// Sets a variable of this test process (which every program ferry starts would inherit
+/// without the allowlist).
+fn set_env(name: &str, value: &str) {
+    // SAFETY: only the environment test reads these variables, and std serialises its own
+    // environment reads and writes (spawning a child reads the environment under that lock).
+    unsafe { std::env::set_var(name, value) };
+}
+
+/// Deploy and health-check programs start with a cleared environment: ferry's secrets (a chat
+/// token here) and its own inherited `FERRY_*` variables are absent, PATH and the `FERRY_*`
+/// variables of the deploy are present, and `pass_env` adds exactly what it names.
+#[tokio::test]
+async fn programs_get_an_allowlisted_environment_not_ferrys_secrets() {
+    set_env("SLACK_BOT_TOKEN", "xoxb-secret-token");
+    set_env("FERRY_CONFIG", "/etc/ferry/secret-location.toml");
+    set_env("FERRY_TEST_PASSED_PROFILE", "deploy-profile");
+    set_env("FERRY_TEST_UNLISTED", "unlisted-value");
+    let dir = TempDir::new().unwrap();
+    script(dir.path(), "deploy.sh", "env > deploy.env");
+    script(dir.path(), "healthy.sh", "env > verify.env");
+    let d = deployer(
+        r#"program = "deploy.sh"
+verify_program = "healthy.sh"
+pass_env = ["FERRY_TEST_PASSED_PROFILE", "FERRY_TEST_NOT_SET_ANYWHERE"]"#,
+        dir.path(),
+    );
+    let req = request(&[("version", "1.0")]);
+
+    d.apply(&req).await.expect("deploys");
+    d.verify(&req, Duration::from_secs(10))
+        .await
+        .expect("healthy");
+
+    for file in ["deploy.env", "verify.env"] {
+        let env = read(&dir.path().join(file));
+        let names: Vec<&str> = env
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, _)| k)
+            .collect();
+        assert!(!env.contains("xoxb-secret-token"), "{file}:\n{env}");
+        assert!(!names.contains(&"SLACK_BOT_TOKEN"), "{file}:\n{env}");
+        assert!(!names.contains(&"FERRY_CONFIG"), "{file}:\n{env}");
+        assert!(!names.contains(&"FERRY_TEST_UNLISTED"), "{file}:\n{env}");
+        assert!(
+            !names.contains(&"FERRY_TEST_NOT_SET_ANYWHERE"),
+            "{file}:\n{env}"
+        );
+        let path = std::env::var("PATH").unwrap();
+        for expected in [
+            format!("PATH={path}"),
+            "FERRY_ENV=staging".to_string(),
+            "FERRY_VERSION=1.0".to_string(),
+            "FERRY_TEST_PASSED_PROFILE=deploy-profile".to_string(),
+        ] {
+            assert!(
+                env.lines().any(|l| l == expected),
+                "{file} lacks {expected}:\n{env}"
+            );
+        }
+    }
+}
+
+#[test]
+fn pass_env_names_must_be_variable_names() {
+    let err = toml::from_str::<CommandConfig>("program = \"d.sh\"\npass_env = [\"AWS-PROFILE\"]")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "pass_env: `AWS-PROFILE` is not an environment variable name: use letters, digits \
+             and `_`, not starting with a digit (e.g. `AWS_PROFILE`)"
+        ),
+        "{err}"
+    );
+}
+
+/// The deployer tells its caller the process group of every program it starts, right after
+/// starting it.
+#[tokio::test]
+async fn the_spawn_hook_is_told_each_programs_process_group() {
+    let dir = TempDir::new().unwrap();
+    script(
+        dir.path(),
+        "deploy.sh",
+        "read -r _ _ _ _ pgid _ < /proc/$$/stat\necho $pgid >> groups",
+    );
+    let d = deployer(
+        "program = \"deploy.sh\"\nhosts = [\"h1\", \"h2\"]",
+        dir.path(),
+    );
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut req = request(&[("version", "1.0")]);
+    req.on_spawn = ferry::deploy::SpawnHook::new({
+        let seen = seen.clone();
+        move |pgid| seen.lock().unwrap().push(pgid.to_string())
+    });
+
+    d.apply(&req).await.expect("deploys");
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen, lines(&dir.path().join("groups")));
+    assert_eq!(seen.len(), 2);
 }

@@ -154,3 +154,67 @@ fn run_with_a_broken_config_exits_2_and_changes_nothing() {
         "no store is created for a broken config"
     );
 }
+
+/// A webhook URL's credentials and query token never appear in the summary: it shows
+/// `scheme://host[:port]/path`.
+#[test]
+fn check_config_shows_webhook_urls_without_credentials_or_query() {
+    let (code, text) = check(
+        r#"
+[deployers.hook]
+kind = "webhook"
+url = "https://deploy-user:hunter2-pass@hooks.example.com:8443/deploy?token=tok-12345#x"
+
+[environments.staging]
+deployer = "hook"
+"#,
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("  hook (webhook) → https://hooks.example.com:8443/deploy\n"),
+        "{text}"
+    );
+    for secret in ["hunter2-pass", "deploy-user", "tok-12345", "token="] {
+        assert!(!text.contains(secret), "{secret} in:\n{text}");
+    }
+}
+
+/// `{host}` values come from the config; one starting with `-` (a program would read it as an
+/// option) and a `pass_env` entry that is not a variable name are refused with file and line.
+#[test]
+fn hosts_starting_with_a_dash_and_bad_pass_env_names_are_refused() {
+    let (code, text) = check(
+        r#"
+[deployers.ssh]
+kind = "command"
+program = "deploy.sh"
+args = ["{host}"]
+hosts = ["web1", "-oProxyCommand=touch pwned"]
+
+[environments.staging]
+deployer = "ssh"
+"#,
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("ferry.toml:")
+            && text.contains("host `-oProxyCommand=touch pwned` starts with '-'"),
+        "{text}"
+    );
+    let (code, text) = check(
+        r#"
+[deployers.ssh]
+kind = "command"
+program = "deploy.sh"
+pass_env = ["AWS PROFILE"]
+
+[environments.staging]
+deployer = "ssh"
+"#,
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("pass_env: `AWS PROFILE` is not an environment variable name"),
+        "{text}"
+    );
+}

@@ -4,7 +4,7 @@
 //! and the next converge is not blocked and deploys only what was not applied; two processes
 //! converging one environment at once deploy each service exactly once, one of them refused
 //! with the running deploy's id (on SQLite and on PostgreSQL); another environment converges
-//! in parallel while one is busy.
+//! in parallel while one is busy; the deploy program of a killed ferry dies with it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -259,6 +259,17 @@ fn read_all(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinH
     })
 }
 
+/// True once `pid` is gone or a zombie (dead, only waiting to be reaped by whoever adopted it).
+fn is_dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state follows the parenthesised command name: `123 (sh) S …`.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+    }
+}
+
 fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !done() {
@@ -347,14 +358,17 @@ fn converge_and_kill(fx: &Fixture) -> u32 {
     // ms-a's step is saved right after its applied state; give it a moment.
     std::thread::sleep(Duration::from_millis(300));
     assert!(converge.is_running());
-    converge.kill_9();
-    // The deploy script outlives ferry (it is in its own process group): proof that the kill
-    // really happened mid-deploy. Kill it now so it cannot append to deploy.log later.
     let sleepers = fx.sleepers();
     assert_eq!(sleepers.len(), 1, "{sleepers:?}");
-    assert!(
-        Path::new(&format!("/proc/{}", sleepers[0])).exists(),
-        "the orphaned deploy script is gone already"
+    // The deploy script is running mid-deploy when ferry is killed…
+    assert!(!is_dead(sleepers[0]), "the deploy script ended too early");
+    converge.kill_9();
+    // …and dies with ferry (the kernel kills it when its parent goes), instead of deploying
+    // on unsupervised. Its own children (the `sleep`) stay in its process group; kill them.
+    wait_until(
+        "the deploy script to die with ferry",
+        Duration::from_secs(5),
+        || is_dead(sleepers[0]),
     );
     fx.kill_sleepers();
     assert_eq!(fx.log(), ["staging ms-a 1.0"]);

@@ -832,3 +832,119 @@ steps = [
     )]);
     assert!(e.message.contains("permission"), "{e}");
 }
+
+/// The reason is free text: one starting with `-` where it would begin an argument is refused
+/// before the program runs, with a message saying what to type; after a literal prefix it is
+/// one harmless argument.
+#[tokio::test]
+async fn a_reason_that_would_be_read_as_an_option_never_reaches_the_program() {
+    let fx = Fixture::new();
+    script(
+        &fx.commands_dir(),
+        "note.sh",
+        r#"printf '[%s]' "$@" >> args.out"#,
+    );
+    fx.command_file(
+        "note.toml",
+        r#"pattern = "note {env}"
+help = "Note something."
+permission = "read"
+program = "note.sh"
+args = ["{env}", "{reason}"]
+"#,
+    );
+    fx.command_file(
+        "tag.toml",
+        r#"pattern = "tag {env}"
+help = "Tag something."
+permission = "read"
+program = "note.sh"
+args = ["-m", "--message={reason}"]
+"#,
+    );
+    let commands = fx.load();
+
+    let (message, _) = parse_error(&commands, "note staging -- --upload-pack=touch pwned");
+    assert_eq!(
+        message,
+        "value of {reason} (`--upload-pack=touch pwned`) starts with '-', which the program \
+         would read as an option, so nothing was run; type a reason that does not start with \
+         '-', or give the argument a literal prefix in the command's `args` (like \
+         `--reason={reason}`)"
+    );
+
+    let app = fx.app().await;
+    let reply = run(
+        &app,
+        &commands,
+        "alice",
+        "tag staging -- --upload-pack=touch pwned",
+    )
+    .await;
+    assert_eq!(reply.outcome, Outcome::Ok, "{reply:#?}");
+    assert_eq!(
+        std::fs::read_to_string(fx.commands_dir().join("args.out")).unwrap(),
+        "[-m][--message=--upload-pack=touch pwned]"
+    );
+    assert!(!fx.commands_dir().join("pwned").exists());
+}
+
+/// A program of a user-defined command sees the allowlisted environment, the `FERRY_*`
+/// variables of its run and what `pass_env` names; not ferry's secrets.
+#[tokio::test]
+async fn a_program_gets_an_allowlisted_environment_and_pass_env() {
+    // SAFETY: only this test reads these variables; std serialises its environment access.
+    unsafe {
+        std::env::set_var("DISCORD_TOKEN", "discord-secret-token");
+        std::env::set_var("FERRY_TEST_CUSTOM_PASSED", "passed-value");
+    }
+    let fx = Fixture::new();
+    script(&fx.commands_dir(), "env.sh", "env > env.out");
+    fx.command_file(
+        "envdump.toml",
+        r#"pattern = "envdump {env}"
+help = "Dump the environment."
+permission = "read"
+program = "env.sh"
+pass_env = ["FERRY_TEST_CUSTOM_PASSED"]
+"#,
+    );
+    let commands = fx.load();
+    let app = fx.app().await;
+    let reply = run(&app, &commands, "alice", "envdump staging").await;
+    assert_eq!(reply.outcome, Outcome::Ok, "{reply:#?}");
+    let env = std::fs::read_to_string(fx.commands_dir().join("env.out")).unwrap();
+    assert!(!env.contains("discord-secret-token"), "{env}");
+    for expected in [
+        format!("PATH={}", std::env::var("PATH").unwrap()),
+        "FERRY_PARAM_ENV=staging".to_string(),
+        "FERRY_TEST_CUSTOM_PASSED=passed-value".to_string(),
+    ] {
+        assert!(
+            env.lines().any(|l| l == expected),
+            "lacks {expected}:\n{env}"
+        );
+    }
+
+    // A name that is not a variable name, or pass_env with steps, is an error at load time.
+    let e = load_error(&[(
+        "a.toml",
+        "pattern = \"a\"\nhelp = \"x\"\npermission = \"read\"\nprogram = \"present.sh\"\npass_env = [\"A-B\"]\n",
+    )]);
+    assert_error(
+        &e,
+        "a.toml",
+        5,
+        "pass_env: `A-B` is not an environment variable name",
+    );
+    let e = load_error(&[(
+        "a.toml",
+        "pattern = \"a\"\nhelp = \"x\"\npermission = \"read\"\nsteps = [\"envs\"]\npass_env = [\"A\"]\n",
+    )]);
+    assert_error(
+        &e,
+        "a.toml",
+        5,
+        "`pass_env` only applies to a `program`, not to `steps`",
+    );
+}

@@ -155,6 +155,7 @@ fn request() -> DeployRequest {
         revision: 42,
         deploy_id: 7,
         actor: Actor::new("slack", "U123", "alice"),
+        on_spawn: Default::default(),
     }
 }
 
@@ -600,4 +601,316 @@ async fn verify_against_a_hanging_status_url_keeps_its_timeout() {
         err.message
     );
     assert!(took < Duration::from_secs(4), "took {took:?}");
+}
+
+/// A server answering each request through `router`, for answers the recording server cannot
+/// give (redirects, streamed bodies); stopped when dropped.
+struct RawServer {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RawServer {
+    async fn start(router: Router) -> RawServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("serve");
+        });
+        RawServer { addr, task }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A server that answers every request with `status` and a `Location` of `location`.
+async fn redirecting(status: StatusCode, location: String) -> RawServer {
+    RawServer::start(Router::new().fallback(move || {
+        let location = location.clone();
+        async move { (status, [(header::LOCATION, location)], "") }
+    }))
+    .await
+}
+
+/// A 307 would re-POST the signed body to wherever the receiver points, a 302 would turn the
+/// deploy into a body-less GET that looks like success: neither is followed, the deploy fails
+/// naming the status and the redirect's origin (not its query), and is not retried.
+#[tokio::test]
+async fn redirects_are_not_followed_and_fail_the_deploy() {
+    const SECRET_VAR: &str = "FERRY_TEST_SECRET_REDIRECT";
+    set_env(SECRET_VAR, "redirect-secret");
+    let elsewhere = Server::start(ok).await;
+    for status in [StatusCode::TEMPORARY_REDIRECT, StatusCode::FOUND] {
+        let receiver = redirecting(status, elsewhere.url("/steal?token=stolen-token")).await;
+        let d = deployer(&format!(
+            "url = \"{}\"\nsecret_env = \"{SECRET_VAR}\"\nretries = 2",
+            receiver.url("/deploy")
+        ));
+
+        let err = d.apply(&request()).await.unwrap_err();
+
+        assert_eq!(
+            err.message,
+            format!(
+                "{} answered {status}, a redirect to http://{}; ferry does not follow redirects \
+                 (they would send the request elsewhere): set `url` to the address that answers \
+                 directly; not retried",
+                receiver.url("/deploy"),
+                elsewhere.addr
+            )
+        );
+        assert!(
+            elsewhere.hits().is_empty(),
+            "{status}: {:?}",
+            elsewhere.hits()
+        );
+    }
+}
+
+/// A status URL that redirects fails verification without following it.
+#[tokio::test]
+async fn a_redirecting_status_url_fails_verification() {
+    let elsewhere = Server::start(ok).await;
+    let status = redirecting(StatusCode::FOUND, elsewhere.url("/ok?token=t")).await;
+    let d = deployer(&format!(
+        "url = \"{}\"\nstatus_url = \"{}\"",
+        elsewhere.url("/deploy"),
+        status.url("/status/{deploy}")
+    ));
+
+    let err = d
+        .verify(&request(), Duration::from_secs(5))
+        .await
+        .unwrap_err();
+
+    assert!(
+        err.message.starts_with(&format!(
+            "status URL {} answered 302 Found, a redirect to http://{}; ferry does not follow",
+            status.url("/status/7"),
+            elsewhere.addr
+        )),
+        "{}",
+        err.message
+    );
+    assert!(elsewhere.hits().is_empty());
+}
+
+/// Webhook URLs carry credentials (`user:pass@`) and tokens (`?token=`): no message, error
+/// or summary shows them, whether the receiver is unreachable, fails or accepts.
+#[tokio::test]
+async fn messages_never_show_the_urls_credentials_or_token() {
+    let secrets = ["hunter2-pass", "hook-user", "tok-98765", "token="];
+    let assert_clean = |text: &str| {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{secret} in: {text}");
+        }
+    };
+
+    // Unreachable.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let d = deployer(&format!(
+        "url = \"http://hook-user:hunter2-pass@127.0.0.1:{port}/deploy?token=tok-98765\"\nretries = 0"
+    ));
+    let err = d.apply(&request()).await.unwrap_err();
+    assert!(
+        err.message
+            .starts_with(&format!("cannot reach http://127.0.0.1:{port}/deploy: ")),
+        "{}",
+        err.message
+    );
+    assert_clean(&err.message);
+    assert_clean(&err.output);
+
+    // Failing (5xx), then accepting.
+    let server = Server::start(|_, nth| {
+        if nth == 1 {
+            (StatusCode::INTERNAL_SERVER_ERROR, "{}".to_string())
+        } else {
+            (StatusCode::OK, "{}".to_string())
+        }
+    })
+    .await;
+    let url = format!(
+        "http://hook-user:hunter2-pass@{}/deploy?token=tok-98765",
+        server.addr
+    );
+    let d = deployer(&format!("url = \"{url}\"\nretries = 0"));
+    let err = d.apply(&request()).await.unwrap_err();
+    assert_eq!(
+        err.message,
+        format!(
+            "{} answered 500 Internal Server Error (after 1 attempts)",
+            server.url("/deploy")
+        )
+    );
+    assert_clean(&err.message);
+    let out = d.apply(&request()).await.expect("accepted");
+    assert_eq!(
+        out,
+        format!("{} accepted the deploy (200 OK)", server.url("/deploy"))
+    );
+    assert_clean(&out);
+
+    // A config error names the URL redacted too.
+    let config: WebhookConfig =
+        toml::from_str("url = \"ftp://hook-user:hunter2-pass@h/x?token=tok-98765\"").unwrap();
+    let err = WebhookDeployer::new(&config).err().expect("refused");
+    assert_eq!(err, "url `ftp://h/x` must start with http:// or https://");
+}
+
+/// 50 MB of response body streamed in 64 KiB chunks, counting the chunks the server produced.
+fn huge_body(produced: Arc<std::sync::atomic::AtomicUsize>) -> axum::body::Body {
+    let chunks = (0..800).map(move |_| {
+        produced.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; 64 * 1024]))
+    });
+    axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+}
+
+/// A receiver cannot make ferry read more than 1 MiB: a streamed 50 MB answer fails with the
+/// cap named after reading little more than the cap (the server produced only part of it), and
+/// so does one announcing its size; a status URL's body is capped the same way.
+#[tokio::test]
+async fn response_bodies_larger_than_1_mib_are_refused() {
+    let produced = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let server = RawServer::start(
+        Router::new()
+            .route(
+                "/streamed",
+                axum::routing::post({
+                    let produced = produced.clone();
+                    move || {
+                        let produced = produced.clone();
+                        async move { huge_body(produced) }
+                    }
+                }),
+            )
+            .route(
+                "/sized",
+                axum::routing::post(|| async { vec![b'x'; 2 * 1024 * 1024] }),
+            )
+            .route(
+                "/status",
+                axum::routing::get({
+                    let produced = produced.clone();
+                    move || {
+                        let produced = produced.clone();
+                        async move { huge_body(produced) }
+                    }
+                }),
+            ),
+    )
+    .await;
+
+    let d = deployer(&format!("url = \"{}\"", server.url("/streamed")));
+    let err = d.apply(&request()).await.unwrap_err();
+    assert_eq!(
+        err.message,
+        format!(
+            "{} answered 200 OK with a response body larger than 1 MiB",
+            server.url("/streamed")
+        )
+    );
+    // Give the server a moment to notice the closed connection, then check it stopped early.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent = produced.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        sent < 800,
+        "the whole 50 MB body was produced ({sent} chunks)"
+    );
+
+    let d = deployer(&format!("url = \"{}\"", server.url("/sized")));
+    let err = d.apply(&request()).await.unwrap_err();
+    assert_eq!(
+        err.message,
+        format!(
+            "{} answered 200 OK with a response body larger than 1 MiB",
+            server.url("/sized")
+        )
+    );
+
+    let d = deployer(&format!(
+        "url = \"{}\"\nstatus_url = \"{}\"",
+        server.url("/sized"),
+        server.url("/status")
+    ));
+    let err = d
+        .verify(&request(), Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        format!(
+            "status URL {} answered 200 OK with a response body larger than 1 MiB",
+            server.url("/status")
+        )
+    );
+}
+
+/// A `status_url` returned by the receiver is polled only on the webhook's own origin or one
+/// listed in `status_origins`: another server is never contacted unless listed.
+#[tokio::test]
+async fn a_returned_status_url_on_another_origin_is_refused_unless_listed() {
+    let status =
+        Server::start(|_, _| (StatusCode::OK, r#"{"status": "success"}"#.to_string())).await;
+    let status_url = status.url("/status/7?token=abc");
+    let receiver = Server::start(move |_, _| {
+        (
+            StatusCode::ACCEPTED,
+            json!({ "status_url": status_url }).to_string(),
+        )
+    })
+    .await;
+
+    let d = deployer(&format!("url = \"{}\"", receiver.url("/deploy")));
+    d.apply(&request()).await.expect("accepted");
+    let err = d
+        .verify(&request(), Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        format!(
+            "the receiver returned a status_url on http://{0}, which is not the webhook's origin; \
+             it was not polled: if that host is trusted, add it to the deployer's \
+             `status_origins` (like `status_origins = [\"http://{0}\"]`)",
+            status.addr
+        )
+    );
+    assert!(status.hits().is_empty(), "{:?}", status.hits());
+
+    let d = deployer(&format!(
+        "url = \"{}\"\nstatus_origins = [\"http://{}\"]",
+        receiver.url("/deploy"),
+        status.addr
+    ));
+    d.apply(&request()).await.expect("accepted");
+    d.verify(&request(), Duration::from_secs(5))
+        .await
+        .expect("the listed origin is polled");
+    assert_eq!(status.hits_on("/status/7").len(), 1);
+
+    let config: WebhookConfig = toml::from_str(&format!(
+        "url = \"{}\"\nstatus_origins = [\"status.example.com\"]",
+        receiver.url("/deploy")
+    ))
+    .unwrap();
+    let err = WebhookDeployer::new(&config).err().expect("refused");
+    assert_eq!(
+        err,
+        "status_origins: `status.example.com` is not an origin: write scheme and host (and port), like `https://status.example.com`"
+    );
 }

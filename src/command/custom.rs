@@ -41,7 +41,9 @@
 //!   commands folder, with `args` as its argv, `FERRY_PARAM_<NAME>` for every parameter,
 //!   `FERRY_COMMAND`, `FERRY_ACTOR` (`shell:alice`), `FERRY_REASON` and `FERRY_CONFIG_DIR` (the
 //!   folder of `ferry.toml`) in its environment, killed with everything it started at the
-//!   timeout. Exit status 0 is success; the reply shows the tail of its output.
+//!   timeout. Exit status 0 is success; the reply shows the tail of its output. Its
+//!   environment is cleared but for PATH, HOME, LANG, LC_ALL, TZ, TMPDIR, USER, the variables
+//!   above and those `pass_env = ["AWS_PROFILE"]` names.
 //!
 //! Templates (steps and args) use `{param}` for a pattern parameter, `{reason}` for the text
 //! typed after `--` (or, when none was typed, the command line itself, so that revisions made by
@@ -61,7 +63,7 @@
 use super::error::{CommandError, ParseError};
 use super::{Block, COMMANDS, Context, Reply, lexer};
 use crate::config::{ConfigError, HumanDuration};
-use crate::deploy::{Invocation as Process, run_process, tail};
+use crate::deploy::{Invocation as Process, SpawnHook, check_env_name, run_process, tail};
 use crate::domain::{Name, Outcome, nearest, render_duration};
 use crate::policy::{Permission, Verb};
 use std::fmt::Write as _;
@@ -223,6 +225,7 @@ enum Run {
         /// The program as written in the file, for replies.
         shown: String,
         args: Vec<String>,
+        pass_env: Vec<String>,
         cwd: PathBuf,
         timeout: Duration,
     },
@@ -275,6 +278,7 @@ impl Invocation {
                 program,
                 shown,
                 args,
+                pass_env,
                 cwd,
                 timeout,
             } => {
@@ -282,8 +286,10 @@ impl Invocation {
                     program: program.clone(),
                     args: args.clone(),
                     env: self.process_env(ctx),
+                    pass_env: pass_env.clone(),
                     cwd: cwd.clone(),
                     timeout: *timeout,
+                    on_spawn: SpawnHook::default(),
                 };
                 Ok(self.run_program(shown, &process).await)
             }
@@ -526,6 +532,7 @@ enum Action {
         path: PathBuf,
         shown: String,
         args: Vec<Template>,
+        pass_env: Vec<String>,
         cwd: PathBuf,
         timeout: Duration,
     },
@@ -542,6 +549,7 @@ struct RawCommand {
     program: Option<Spanned<String>>,
     args: Option<Spanned<Vec<Spanned<String>>>>,
     timeout: Option<Spanned<HumanDuration>>,
+    pass_env: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 impl Definition {
@@ -588,6 +596,7 @@ impl Definition {
                 for (key, span) in [
                     ("args", raw.args.as_ref().map(|a| a.span())),
                     ("timeout", raw.timeout.as_ref().map(|t| t.span())),
+                    ("pass_env", raw.pass_env.as_ref().map(|p| p.span())),
                 ] {
                     if let Some(span) = span {
                         return Err(at(
@@ -624,10 +633,17 @@ impl Definition {
                         .map_err(|m| at(arg_at, format!("argument `{}`: {m}", arg.get_ref())))?;
                     args.push(template);
                 }
+                let mut pass_env = Vec::new();
+                for name in raw.pass_env.map(Spanned::into_inner).unwrap_or_default() {
+                    check_env_name(name.get_ref())
+                        .map_err(|m| at(name.span().start, format!("pass_env: {m}")))?;
+                    pass_env.push(name.into_inner());
+                }
                 Action::Program {
                     path,
                     shown,
                     args,
+                    pass_env,
                     cwd: dir.to_path_buf(),
                     timeout: raw.timeout.map_or(DEFAULT_TIMEOUT, |t| t.into_inner().0),
                 }
@@ -736,12 +752,18 @@ impl Definition {
                 path,
                 shown,
                 args,
+                pass_env,
                 cwd,
                 timeout,
             } => Run::Program {
                 program: path.clone(),
                 shown: shown.clone(),
-                args: args.iter().map(|a| a.expand(&lookup)).collect(),
+                args: args
+                    .iter()
+                    .map(|a| a.expand_arg(&lookup))
+                    .collect::<Result<_, _>>()
+                    .map_err(error)?,
+                pass_env: pass_env.clone(),
                 cwd: cwd.clone(),
                 timeout: *timeout,
             },
@@ -1123,6 +1145,37 @@ impl Template {
                 Part::Param(n) => value(n),
             })
             .collect()
+    }
+
+    /// One argument of a program's argv. Refused when a value (the reason, which is free text)
+    /// would start it with `-`: the program would read it as an option. Literal text of the
+    /// template may start with `-`, and a value after a literal prefix is part of one argument.
+    fn expand_arg(&self, value: &dyn Fn(&str) -> String) -> Result<String, String> {
+        let pieces: Vec<(&Part, String)> = self
+            .0
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => (p, t.clone()),
+                Part::Param(n) => (p, value(n)),
+            })
+            .collect();
+        if let Some((Part::Param(name), v)) = pieces.iter().find(|(_, v)| !v.is_empty())
+            && v.starts_with('-')
+        {
+            let fix = if name == REASON {
+                "type a reason that does not start with '-'"
+            } else {
+                "type a value that does not start with '-'"
+            };
+            return Err(crate::deploy::refuse_option(
+                &format!("{{{name}}}"),
+                v,
+                &format!(
+                    "{fix}, or give the argument a literal prefix in the command's `args` (like `--{name}={{{name}}}`)"
+                ),
+            ));
+        }
+        Ok(pieces.into_iter().map(|(_, v)| v).collect())
     }
 
     /// The template in the style of usage lines: `converge <env>`.

@@ -1,9 +1,10 @@
 //! The `command` deployer: runs a configured program with argv templates and `FERRY_*`
 //! environment variables, in the config file's folder. Values are passed as arguments and
 //! environment variables, never through a shell. With `hosts`, it runs once per host in
-//! rolling batches; the first batch is the canary, and a failing batch stops the rest.
+//! rolling batches; the first batch is the canary, and a failing batch stops the rest. A value
+//! that would start an argument with `-` is refused before anything runs (see `template.rs`).
 
-use super::process::{Invocation, run, tail};
+use super::process::{Invocation, check_env_name, run, tail};
 use super::{DeployError, DeployRequest, Deployer, Live, Template};
 use crate::config::HumanDuration;
 use crate::domain::Name;
@@ -32,11 +33,51 @@ pub struct CommandConfig {
     #[serde(default)]
     pub observe_args: Vec<String>,
     /// Fan-out: run once per host (`{host}`, `FERRY_HOST`), in rolling batches, first batch a canary.
-    #[serde(default)]
+    /// A host may not start with `-`, which a program would read as an option.
+    #[serde(default, deserialize_with = "hosts")]
     pub hosts: Vec<String>,
     /// Hosts per rolling batch.
     #[serde(default = "one")]
     pub batch_size: usize,
+    /// Variables of ferry's environment the programs inherit besides PATH, HOME, LANG, LC_ALL,
+    /// TZ, TMPDIR and USER; everything else (chat tokens, secrets) is withheld.
+    #[serde(default, deserialize_with = "pass_env")]
+    pub pass_env: Vec<String>,
+}
+
+fn hosts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let hosts = <Vec<String> as serde::Deserialize>::deserialize(d)?;
+    for host in &hosts {
+        check_host(host).map_err(serde::de::Error::custom)?;
+    }
+    Ok(hosts)
+}
+
+fn pass_env<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let names = <Vec<String> as serde::Deserialize>::deserialize(d)?;
+    for name in &names {
+        check_env_name(name).map_err(|e| serde::de::Error::custom(format!("pass_env: {e}")))?;
+    }
+    Ok(names)
+}
+
+/// Why `host` cannot be a fan-out target, if it cannot.
+fn check_host(host: &str) -> Result<(), String> {
+    if host.trim().is_empty() {
+        return Err("hosts: a host is empty: write its name, like `web1.internal`".into());
+    }
+    if host.starts_with('-') {
+        return Err(format!(
+            "hosts: host `{host}` starts with '-', which the programs would read as an option: write the host's name, like `web1.internal`"
+        ));
+    }
+    if host.chars().any(char::is_control) {
+        return Err(format!(
+            "hosts: host `{}` contains a control character: write the host's name, like `web1.internal`",
+            host.escape_default()
+        ));
+    }
+    Ok(())
 }
 
 fn default_timeout() -> HumanDuration {
@@ -74,6 +115,7 @@ pub struct CommandDeployer {
     timeout: Duration,
     hosts: Vec<String>,
     batch_size: usize,
+    pass_env: Vec<String>,
     cwd: PathBuf,
 }
 
@@ -84,6 +126,12 @@ impl CommandDeployer {
     pub fn new(config: &CommandConfig, base_dir: &Path) -> Result<CommandDeployer, String> {
         if config.batch_size == 0 {
             return Err("batch_size must be at least 1".into());
+        }
+        for host in &config.hosts {
+            check_host(host)?;
+        }
+        for name in &config.pass_env {
+            check_env_name(name).map_err(|e| format!("pass_env: {e}"))?;
         }
         let optional = |program: &Option<String>, args: &[String]| {
             program
@@ -98,6 +146,7 @@ impl CommandDeployer {
             timeout: config.timeout.0,
             hosts: config.hosts.clone(),
             batch_size: config.batch_size,
+            pass_env: config.pass_env.clone(),
             cwd: base_dir.to_path_buf(),
         })
     }
@@ -138,8 +187,10 @@ impl CommandDeployer {
             program: program.path.clone(),
             args,
             env,
+            pass_env: self.pass_env.clone(),
             cwd: self.cwd.clone(),
             timeout,
+            on_spawn: request.on_spawn.clone(),
         })
     }
 
@@ -276,6 +327,7 @@ impl Deployer for CommandDeployer {
             revision: 0,
             deploy_id: 0,
             actor: crate::domain::Actor::ferry(),
+            on_spawn: Default::default(),
         };
         let host = self.targets()[0];
         let inv = self.invocation(program, &request, host, Duration::from_secs(30))?;

@@ -6,12 +6,16 @@ mod command;
 mod noop;
 mod process;
 mod template;
+mod url;
 mod webhook;
 
 pub use command::{CommandConfig, CommandDeployer};
 pub use noop::{NoopConfig, NoopDeployer};
-pub use process::{Invocation, ProcessOutput, run as run_process, tail};
-pub use template::{Template, TemplateError};
+pub use process::{
+    INHERITED_ENV, Invocation, ProcessOutput, SpawnHook, check_env_name, run as run_process, tail,
+};
+pub use template::{Template, TemplateError, refuse_option};
+pub use url::redact_url;
 pub use webhook::{WebhookConfig, WebhookDeployer};
 
 use crate::domain::{Actor, Name, ServiceSpec};
@@ -60,6 +64,9 @@ pub struct DeployRequest {
     /// The deploy this is part of.
     pub deploy_id: i64,
     pub actor: Actor,
+    /// Told the process group of every program a deployer starts for this request, so that
+    /// the caller can record it and kill what a crash left running.
+    pub on_spawn: SpawnHook,
 }
 
 impl DeployRequest {

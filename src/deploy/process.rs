@@ -1,6 +1,8 @@
 //! Running a deployer's program: no shell, its own process group (so a timeout kills
 //! everything it started), stdin closed, stdout and stderr captured together with only the
-//! tail kept for replies.
+//! tail kept for replies. Every program ferry starts (deploy, verify, observe, preflight,
+//! user-defined commands) starts here, with a cleared environment plus an allowlist, and on
+//! Linux dies with ferry.
 
 use super::DeployError;
 use std::path::{Path, PathBuf};
@@ -32,19 +34,94 @@ impl ProcessOutput {
     }
 }
 
+/// Variables a program inherits from ferry's environment without being asked for: what a
+/// program needs to find tools and behave like it does in a login shell, and nothing that
+/// could hold a secret. ferry's own environment holds chat tokens and webhook secrets, and the
+/// tail of a program's output is posted to chat, so everything else must be named in
+/// `pass_env`. Inherited `FERRY_*` variables (such as `FERRY_CONFIG`) are not passed either:
+/// a program sees only the `FERRY_*` variables ferry sets for it.
+pub const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER"];
+
+/// Why `name` cannot be listed in `pass_env`, if it cannot: an environment variable name is
+/// letters, digits and `_`, not starting with a digit.
+pub fn check_env_name(name: &str) -> Result<(), String> {
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not an environment variable name: use letters, digits and `_`, not starting with a digit (e.g. `AWS_PROFILE`)"
+        ))
+    }
+}
+
+/// Called with the process group id of each program right after it starts, so that whoever
+/// runs a deploy can record the group and kill it after a crash (the group outlives a killed
+/// ferry when the program's own children keep running).
+#[derive(Clone, Default)]
+pub struct SpawnHook(Option<Arc<dyn Fn(u32) + Send + Sync>>);
+
+impl SpawnHook {
+    pub fn new(hook: impl Fn(u32) + Send + Sync + 'static) -> SpawnHook {
+        SpawnHook(Some(Arc::new(hook)))
+    }
+
+    /// Calls the hook, if there is one, with `pgid`.
+    pub fn call(&self, pgid: u32) {
+        if let Some(hook) = &self.0 {
+            hook(pgid);
+        }
+    }
+}
+
+impl std::fmt::Debug for SpawnHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            Some(_) => "SpawnHook(set)",
+            None => "SpawnHook(none)",
+        })
+    }
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Invocation {
     pub program: PathBuf,
     pub args: Vec<String>,
+    /// Variables ferry sets for this run (`FERRY_ENV`, …); they win over inherited ones.
     pub env: Vec<(String, String)>,
+    /// Variables inherited from ferry's environment beyond `INHERITED_ENV`, as the config
+    /// names them (`pass_env`); one that is not set is left out.
+    pub pass_env: Vec<String>,
     pub cwd: PathBuf,
     pub timeout: Duration,
+    /// Told the process group id once the program runs.
+    pub on_spawn: SpawnHook,
 }
 
 /// Runs `inv` to completion or until its timeout, when its whole process group is killed.
+///
+/// The program is started from the calling task's thread (tokio forks there), never from a
+/// `spawn_blocking` thread: on Linux the child is told to die when the thread that forked it
+/// ends (`PR_SET_PDEATHSIG`), and a blocking-pool thread ends after a few idle seconds while a
+/// runtime's worker threads (and ferry's single-threaded runtime's main thread) live as long as
+/// ferry does.
 pub async fn run(inv: &Invocation) -> Result<ProcessOutput, DeployError> {
     let mut command = Command::new(&inv.program);
+    command.env_clear();
+    for name in INHERITED_ENV
+        .iter()
+        .copied()
+        .chain(inv.pass_env.iter().map(String::as_str))
+    {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
     command
         .args(&inv.args)
         .envs(inv.env.iter().map(|(k, v)| (k, v)))
@@ -54,10 +131,15 @@ pub async fn run(inv: &Invocation) -> Result<ProcessOutput, DeployError> {
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    die_with_parent(&mut command);
     let mut child = command
         .spawn()
         .map_err(|e| DeployError::new(format!("cannot start {}: {e}", display(&inv.program))))?;
     let pid = child.id();
+    // The child leads its own group (`process_group(0)`), so its pid is the group id.
+    if let Some(pgid) = pid {
+        inv.on_spawn.call(pgid);
+    }
     // If this future is dropped (the deploy was cancelled), the whole group goes with it, not
     // only the direct child that `kill_on_drop` covers.
     let mut guard = GroupGuard(pid);
@@ -136,6 +218,39 @@ impl Drop for GroupGuard {
     }
 }
 
+/// On Linux, asks the kernel to SIGKILL the child when ferry goes (even by `kill -9`), so that
+/// a deploy never runs on unsupervised. Only the program itself is covered; what it started
+/// stays in its process group, which `SpawnHook` lets the caller record and kill.
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    // SAFETY: getpid(2) has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs in the forked child before exec and calls only prctl(2) and
+    // getppid(2), which are async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            // ferry may have died between fork and prctl: then nothing would ever signal.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_: &mut Command) {}
+
 fn kill_group(pid: Option<u32>) {
     if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
         // SAFETY: kill(2) with a negative pid signals the process group `pid` leads; it was
@@ -170,8 +285,10 @@ mod tests {
             program: "/bin/sh".into(),
             args: vec!["-c".into(), script.into()],
             env: vec![],
+            pass_env: vec![],
             cwd: std::env::temp_dir(),
             timeout: Duration::from_millis(timeout_ms),
+            on_spawn: SpawnHook::default(),
         }
     }
 
@@ -194,6 +311,32 @@ mod tests {
         assert!(err.message.contains("timed out"), "{}", err.message);
         assert!(err.output.contains("begun"));
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn the_spawn_hook_gets_the_process_group_id() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut inv = sh("read -r _ _ _ _ pgid _ < /proc/$$/stat; echo $pgid", 5000);
+        inv.on_spawn = SpawnHook::new({
+            let seen = seen.clone();
+            move |pgid| seen.lock().unwrap().push(pgid)
+        });
+        let out = run(&inv).await.unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        // The group the program reports for itself is the one the hook was told.
+        assert_eq!(out.stdout.trim(), seen[0].to_string());
+    }
+
+    #[test]
+    fn env_names_are_checked() {
+        for ok in ["AWS_PROFILE", "_X", "a1"] {
+            assert!(check_env_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "1A", "A-B", "A=B", "A B"] {
+            let e = check_env_name(bad).unwrap_err();
+            assert!(e.contains("not an environment variable name"), "{e}");
+        }
     }
 
     #[test]

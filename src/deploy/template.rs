@@ -1,6 +1,8 @@
 //! Argument templates of the `command` deployer: `{env}`, `{service}`, `{version}`,
 //! `{revision}`, `{deploy}`, `{host}` and `{key.NAME}`. Each template expands to exactly one
-//! argument: values are never split or passed through a shell.
+//! argument: values are never split or passed through a shell. A value that would start an
+//! argument with `-` is refused: the program would read it as an option (`--upload-pack=…`).
+//! Placing the placeholder after literal text (`--image={key.image}`) makes it safe.
 
 use super::DeployRequest;
 use crate::domain::KeyPath;
@@ -31,6 +33,18 @@ pub enum TemplateError {
     Unclosed(String),
     #[error("{0} has no key `{1}`")]
     MissingKey(String, String),
+    /// A substituted value would start an argument with `-` (the message says which and how
+    /// to fix it).
+    #[error("{0}")]
+    LooksLikeOption(String),
+}
+
+/// Why a value cannot start an argument: `what` names the value (`staging.web.image`), `fix`
+/// says what to change instead.
+pub fn refuse_option(what: &str, value: &str, fix: &str) -> String {
+    format!(
+        "value of {what} (`{value}`) starts with '-', which the program would read as an option, so nothing was run; {fix}"
+    )
 }
 
 impl Template {
@@ -66,13 +80,24 @@ impl Template {
         Ok(Template(parts))
     }
 
-    /// The argument for `request` (on `host`, when fanning out).
+    /// The argument for `request` (on `host`, when fanning out). Refused when a substituted
+    /// value would make the argument start with `-`; literal text of the template may (the
+    /// config's author wrote `--verbose` on purpose).
     pub fn expand(
         &self,
         request: &DeployRequest,
         host: Option<&str>,
     ) -> Result<String, TemplateError> {
-        self.expand_with(request, host, |v| v.to_string())
+        let pieces = self.pieces(request, host, &|v: &str| v.to_string())?;
+        if let Some((part, value)) = pieces.iter().find(|(_, v)| !v.is_empty())
+            && value.starts_with('-')
+            && !matches!(part, Part::Text(_))
+        {
+            return Err(TemplateError::LooksLikeOption(option_message(
+                part, value, request,
+            )));
+        }
+        Ok(pieces.into_iter().map(|(_, v)| v).collect())
     }
 
     /// A URL for `request`: substituted values are percent-encoded, so that a value holding
@@ -87,18 +112,32 @@ impl Template {
         host: Option<&str>,
         value: impl Fn(&str) -> String,
     ) -> Result<String, TemplateError> {
-        let mut out = String::new();
+        Ok(self
+            .pieces(request, host, &value)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    /// Each part with what it expands to.
+    fn pieces(
+        &self,
+        request: &DeployRequest,
+        host: Option<&str>,
+        value: &dyn Fn(&str) -> String,
+    ) -> Result<Vec<(&Part, String)>, TemplateError> {
+        let mut out = Vec::with_capacity(self.0.len());
         for part in &self.0 {
-            match part {
-                Part::Text(t) => out.push_str(t),
-                Part::Env => out.push_str(&value(request.env.as_str())),
-                Part::Service => out.push_str(&value(request.service.as_str())),
-                Part::Version => out.push_str(&value(request.version().unwrap_or_default())),
-                Part::Revision => out.push_str(&request.revision.to_string()),
-                Part::Deploy => out.push_str(&request.deploy_id.to_string()),
-                Part::Host => out.push_str(&value(host.unwrap_or_default())),
+            let text = match part {
+                Part::Text(t) => t.clone(),
+                Part::Env => value(request.env.as_str()),
+                Part::Service => value(request.service.as_str()),
+                Part::Version => value(request.version().unwrap_or_default()),
+                Part::Revision => request.revision.to_string(),
+                Part::Deploy => request.deploy_id.to_string(),
+                Part::Host => value(host.unwrap_or_default()),
                 Part::Key(key) => match request.spec.get(key) {
-                    Some(v) => out.push_str(&value(v)),
+                    Some(v) => value(v),
                     None => {
                         return Err(TemplateError::MissingKey(
                             format!("{}.{}", request.env, request.service),
@@ -106,9 +145,38 @@ impl Template {
                         ));
                     }
                 },
-            }
+            };
+            out.push((part, text));
         }
         Ok(out)
+    }
+}
+
+/// What to say when `part`'s `value` would start an argument with `-`.
+fn option_message(part: &Part, value: &str, request: &DeployRequest) -> String {
+    let prefix = "or give the argument a literal prefix in the deployer's config";
+    let key = |key: &str, placeholder: &str| {
+        let path = format!("{}.{}.{key}", request.env, request.service);
+        let fix = format!(
+            "set a value that does not start with '-' (`env {path} <value>`), {prefix} (like `--<option>={placeholder}`)"
+        );
+        refuse_option(&path, value, &fix)
+    };
+    match part {
+        Part::Key(k) => key(k.as_str(), &format!("{{key.{k}}}")),
+        Part::Version => key("version", "{version}"),
+        Part::Host => refuse_option(
+            "{host}",
+            value,
+            &format!(
+                "rename the host in the deployer's `hosts`, {prefix} (like `--host={{host}}`)"
+            ),
+        ),
+        Part::Env => refuse_option("{env}", value, prefix),
+        Part::Service => refuse_option("{service}", value, prefix),
+        Part::Revision => refuse_option("{revision}", value, prefix),
+        Part::Deploy => refuse_option("{deploy}", value, prefix),
+        Part::Text(_) => refuse_option("the template", value, prefix),
     }
 }
 
@@ -140,6 +208,7 @@ mod tests {
             revision: 42,
             deploy_id: 7,
             actor: Actor::new("shell", "alice", "alice"),
+            on_spawn: Default::default(),
         }
     }
 
@@ -157,6 +226,66 @@ mod tests {
                 .expand(&request(), Some("web1"))
                 .unwrap(),
             "--host=web1"
+        );
+    }
+
+    #[test]
+    fn a_value_starting_an_argument_with_a_dash_is_refused() {
+        let mut r = request();
+        r.spec.insert(
+            KeyPath::parse("image").unwrap(),
+            "--upload-pack=touch /tmp/pwned".to_string(),
+        );
+        for text in ["{key.image}", "{key.image}:{version}"] {
+            let e = Template::parse(text)
+                .unwrap()
+                .expand(&r, None)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                e,
+                "value of staging.ms-users.image (`--upload-pack=touch /tmp/pwned`) starts with '-', \
+                 which the program would read as an option, so nothing was run; set a value that \
+                 does not start with '-' (`env staging.ms-users.image <value>`), or give the \
+                 argument a literal prefix in the deployer's config (like `--<option>={key.image}`)"
+            );
+        }
+        // After a literal prefix the value is part of one argument, not an option.
+        assert_eq!(
+            Template::parse("--image={key.image}")
+                .unwrap()
+                .expand(&r, None)
+                .unwrap(),
+            "--image=--upload-pack=touch /tmp/pwned"
+        );
+        // The template's own text may be an option.
+        assert_eq!(
+            Template::parse("--verbose")
+                .unwrap()
+                .expand(&r, None)
+                .unwrap(),
+            "--verbose"
+        );
+        // An empty value before a literal `-` leaves the literal's dash, written by the author.
+        r.spec
+            .insert(KeyPath::parse("image").unwrap(), String::new());
+        assert_eq!(
+            Template::parse("{key.image}-x")
+                .unwrap()
+                .expand(&r, None)
+                .unwrap(),
+            "-x"
+        );
+        // {host} (and every other placeholder) is checked the same way.
+        let e = Template::parse("{host}")
+            .unwrap()
+            .expand(&request(), Some("-oProxyCommand=x"))
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "value of {host} (`-oProxyCommand=x`) starts with '-', which the program would read as an option"
+            ),
+            "{e}"
         );
     }
 

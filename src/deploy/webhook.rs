@@ -3,7 +3,14 @@
 //! errors and 5xx are retried with exponential backoff and jitter; 4xx never is. With a status
 //! URL (configured, or `status_url` in the response), verification polls it until it reports
 //! success or failure.
+//!
+//! What a receiver can make ferry do is bounded: redirects are never followed (a 307 would
+//! re-send the signed body elsewhere, a 302 turn the deploy into a body-less GET), so any 3xx
+//! is a failure; bodies are read up to 1 MiB; a `status_url` the receiver returns is polled only
+//! on the webhook's own origin or one listed in `status_origins`. URLs are shown without
+//! credentials or query (`redact_url`).
 
+use super::url::{error_text, origin, redact_url};
 use super::{DeployError, DeployRequest, Deployer, Live, Template, tail};
 use crate::config::HumanDuration;
 use crate::domain::Name;
@@ -34,6 +41,11 @@ pub struct WebhookConfig {
     /// Retries after the first attempt, on connection errors and 5xx.
     #[serde(default = "default_retries")]
     pub retries: u32,
+    /// Origins (`https://status.example.com`) besides the webhook URL's own on which a
+    /// `status_url` returned by the receiver may be polled; others are refused, so that a
+    /// receiver cannot point ferry at another host.
+    #[serde(default)]
+    pub status_origins: Vec<String>,
 }
 
 fn default_signature_header() -> String {
@@ -56,6 +68,10 @@ fn default_retries() -> u32 {
 pub struct WebhookDeployer {
     client: reqwest::Client,
     url: String,
+    /// `url` as messages show it (no credentials, no query).
+    shown: String,
+    /// Where a returned status URL may point: the webhook's origin and `status_origins`.
+    status_origins: Vec<String>,
     secret_env: Option<String>,
     signature_header: String,
     status_url: Option<Template>,
@@ -68,28 +84,53 @@ pub struct WebhookDeployer {
 /// First backoff; doubles per retry.
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 
+/// The largest response body read from a receiver or a status URL: ample for JSON answers,
+/// and a receiver cannot make ferry hold more.
+const MAX_BODY: usize = 1024 * 1024;
+
 impl WebhookDeployer {
     pub fn new(config: &WebhookConfig) -> Result<WebhookDeployer, String> {
+        let shown = redact_url(&config.url);
         if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
-            return Err(format!(
-                "url `{}` must start with http:// or https://",
-                config.url
-            ));
+            return Err(format!("url `{shown}` must start with http:// or https://"));
+        }
+        let url = reqwest::Url::parse(&config.url)
+            .map_err(|e| format!("url `{shown}` is not a valid URL: {e}"))?;
+        let mut status_origins = vec![origin(&url)];
+        for allowed in &config.status_origins {
+            let parsed = reqwest::Url::parse(allowed)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+            match parsed {
+                Some(u) => status_origins.push(origin(&u)),
+                None => {
+                    return Err(format!(
+                        "status_origins: `{}` is not an origin: write scheme and host (and port), like `https://status.example.com`",
+                        redact_url(allowed)
+                    ));
+                }
+            }
         }
         let client = reqwest::Client::builder()
             .timeout(config.timeout.0)
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+            .map_err(|e| format!("cannot build an HTTP client: {}", error_text(e)))?;
         let status_url = config
             .status_url
             .as_deref()
             .map(Template::parse)
             .transpose()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| {
+                let text = config.status_url.as_deref().unwrap_or_default();
+                e.to_string().replace(text, &redact_url(text))
+            })?;
         Ok(WebhookDeployer {
             client,
             url: config.url.clone(),
+            shown,
+            status_origins,
             secret_env: config.secret_env.clone(),
             signature_header: config.signature_header.clone(),
             status_url,
@@ -108,6 +149,25 @@ impl WebhookDeployer {
                     "the webhook secret variable {var} is not set"
                 ))),
             },
+        }
+    }
+
+    /// The status URL a receiver returned, resolved against the webhook URL, if it is on an
+    /// allowed origin; the error says why not.
+    fn returned_status_url(&self, returned: &str) -> Result<String, DeployError> {
+        let base = reqwest::Url::parse(&self.url).map_err(|e| DeployError::new(e.to_string()))?;
+        let url = base.join(returned).map_err(|e| {
+            DeployError::new(format!(
+                "the receiver returned a status_url that is not a URL ({e}); nothing was polled"
+            ))
+        })?;
+        let at = origin(&url);
+        if self.status_origins.contains(&at) {
+            Ok(url.to_string())
+        } else {
+            Err(DeployError::new(format!(
+                "the receiver returned a status_url on {at}, which is not the webhook's origin; it was not polled: if that host is trusted, add it to the deployer's `status_origins` (like `status_origins = [\"{at}\"]`)"
+            )))
         }
     }
 
@@ -144,6 +204,42 @@ fn payload(request: &DeployRequest) -> serde_json::Value {
     })
 }
 
+/// Reads a response body of at most `MAX_BODY` bytes, stopping as soon as it is larger.
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    const TOO_LARGE: &str = "response body larger than 1 MiB";
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY as u64)
+    {
+        return Err(TOO_LARGE.into());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(error_text)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(TOO_LARGE.into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// What a 3xx answer says, naming only the origin of its `Location` (its query may hold a
+/// token).
+fn redirect_error(shown: &str, response: &reqwest::Response, what: &str) -> String {
+    let target = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| response.url().join(l).ok())
+        .map_or("a redirect without a Location".to_string(), |u| {
+            format!("a redirect to {}", origin(&u))
+        });
+    format!(
+        "{shown} answered {}, {target}; ferry does not follow redirects (they would send the request elsewhere): set {what} to the address that answers directly",
+        response.status()
+    )
+}
+
 fn backoff(retry: u32) -> Duration {
     let jitter = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -175,14 +271,23 @@ impl Deployer for WebhookDeployer {
             let response = match post.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    last_error = format!("cannot reach {}: {e}", self.url);
+                    last_error = format!("cannot reach {}: {}", self.shown, error_text(e));
                     continue;
                 }
             };
             let status = response.status();
-            let text = response.text().await.unwrap_or_default();
+            if status.is_redirection() {
+                return Err(DeployError::new(format!(
+                    "{}; not retried",
+                    redirect_error(&self.shown, &response, "`url`")
+                )));
+            }
+            let body = read_body(response).await.map_err(|e| {
+                DeployError::new(format!("{} answered {status} with a {e}", self.shown))
+            })?;
+            let text = String::from_utf8_lossy(&body);
             if status.is_success() {
-                if let Ok(json) = serde_json::from_str::<serde_json::Value>(&text)
+                if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body)
                     && let Some(url) = json.get("status_url").and_then(|u| u.as_str())
                 {
                     self.returned_status
@@ -190,9 +295,9 @@ impl Deployer for WebhookDeployer {
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(Self::key(request), url.to_string());
                 }
-                return Ok(format!("{} accepted the deploy ({status})", self.url));
+                return Ok(format!("{} accepted the deploy ({status})", self.shown));
             }
-            last_error = format!("{} answered {status}", self.url);
+            last_error = format!("{} answered {status}", self.shown);
             if status.is_client_error() {
                 return Err(DeployError {
                     message: format!("{last_error}; not retried"),
@@ -213,7 +318,7 @@ impl Deployer for WebhookDeployer {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&Self::key(request));
         let url = match (returned, &self.status_url) {
-            (Some(url), _) => url,
+            (Some(url), _) => self.returned_status_url(&url)?,
             (None, Some(template)) => template
                 .expand(request, None)
                 .map_err(|e| DeployError::new(e.to_string()))?,
@@ -231,16 +336,26 @@ impl Deployer for WebhookDeployer {
                     )));
                 }
             };
+            let shown = redact_url(&url);
             match polled {
+                Ok(response) if response.status().is_redirection() => {
+                    return Err(DeployError::new(format!(
+                        "status URL {}",
+                        redirect_error(&shown, &response, "the status URL")
+                    )));
+                }
                 Ok(response) if response.status().is_client_error() => {
                     return Err(DeployError::new(format!(
-                        "status URL {url} answered {}",
+                        "status URL {shown} answered {}",
                         response.status()
                     )));
                 }
                 Ok(response) => {
                     let status = response.status();
-                    let json: serde_json::Value = response.json().await.unwrap_or_default();
+                    let body = read_body(response).await.map_err(|e| {
+                        DeployError::new(format!("status URL {shown} answered {status} with a {e}"))
+                    })?;
+                    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                     let state = json
                         .get("status")
                         .and_then(|s| s.as_str())
@@ -271,7 +386,7 @@ impl Deployer for WebhookDeployer {
                         }
                     }
                 }
-                Err(e) => last = e.to_string(),
+                Err(e) => last = error_text(e),
             }
             if tokio::time::Instant::now() + self.poll_interval >= deadline {
                 return Err(DeployError::new(format!(

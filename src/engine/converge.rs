@@ -470,6 +470,7 @@ impl Run<'_> {
             revision,
             deploy_id: self.deploy,
             actor: self.req.actor.clone(),
+            on_spawn: crate::deploy::SpawnHook::default(),
         }
     }
 

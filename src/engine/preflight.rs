@@ -24,6 +24,27 @@ pub struct PreflightCheck {
     pub timeout: HumanDuration,
 }
 
+/// One argument of a check's program: `{env}` and `{revision}` replaced. Refused, like every
+/// argv template, when a replaced value would start the argument with `-` (an option); neither
+/// an environment name nor a revision can today, but the rule holds for every program ferry
+/// starts.
+fn preflight_arg(template: &str, env: &Name, revision: u64) -> Result<String, String> {
+    let arg = template
+        .replace("{env}", env.as_str())
+        .replace("{revision}", &revision.to_string());
+    let leading = ["{env}", "{revision}"]
+        .into_iter()
+        .find(|p| template.starts_with(p));
+    match leading {
+        Some(placeholder) if arg.starts_with('-') => Err(crate::deploy::refuse_option(
+            placeholder,
+            &arg,
+            "give the argument a literal prefix in the check's `args` (like `--env={env}`)",
+        )),
+        _ => Ok(arg),
+    }
+}
+
 fn default_timeout() -> HumanDuration {
     HumanDuration::from_secs(60)
 }
@@ -56,11 +77,9 @@ impl PreflightCheck {
                 let args = self
                     .args
                     .iter()
-                    .map(|a| {
-                        a.replace("{env}", env.as_str())
-                            .replace("{revision}", &revision.to_string())
-                    })
-                    .collect();
+                    .map(|a| preflight_arg(a, env, revision))
+                    .collect::<Result<_, _>>()
+                    .map_err(|m| fail(m, String::new()))?;
                 let services: Vec<String> =
                     versions.iter().map(|(s, v)| format!("{s}={v}")).collect();
                 let inv = crate::deploy::Invocation {
@@ -71,8 +90,10 @@ impl PreflightCheck {
                         ("FERRY_REVISION".into(), revision.to_string()),
                         ("FERRY_SERVICES".into(), services.join(" ")),
                     ],
+                    pass_env: Vec::new(),
                     cwd: base_dir.to_path_buf(),
                     timeout: self.timeout.0,
+                    on_spawn: crate::deploy::SpawnHook::default(),
                 };
                 let out = crate::deploy::run_process(&inv)
                     .await
@@ -95,22 +116,25 @@ impl PreflightCheck {
                     .map(|(s, v)| serde_json::json!({ "service": s, "version": v }))
                     .collect();
                 let body = serde_json::json!({ "env": env.as_str(), "revision": revision, "services": services });
+                // Shown without credentials or query; a redirect is a failure, not followed.
+                let shown = crate::deploy::redact_url(url);
                 let client = reqwest::Client::builder()
                     .timeout(self.timeout.0)
+                    .redirect(reqwest::redirect::Policy::none())
                     .build()
-                    .map_err(|e| fail(e.to_string(), String::new()))?;
-                let response = client
-                    .post(url)
-                    .json(&body)
-                    .send()
-                    .await
-                    .map_err(|e| fail(format!("cannot reach {url}: {e}"), String::new()))?;
+                    .map_err(|e| fail(e.without_url().to_string(), String::new()))?;
+                let response = client.post(url).json(&body).send().await.map_err(|e| {
+                    fail(
+                        format!("cannot reach {shown}: {}", e.without_url()),
+                        String::new(),
+                    )
+                })?;
                 let status = response.status();
                 if status.is_success() {
                     Ok(())
                 } else {
                     let text = response.text().await.unwrap_or_default();
-                    Err(fail(format!("{url} answered {status}"), tail(&text)))
+                    Err(fail(format!("{shown} answered {status}"), tail(&text)))
                 }
             }
             _ => Err(fail(
