@@ -270,6 +270,26 @@ fn is_dead(pid: i32) -> bool {
     }
 }
 
+/// Live (not zombie) processes of process group `pgid`.
+fn group_members(pgid: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let Some((_, rest)) = stat.rsplit_once(") ") else {
+                return false;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            !matches!(fields.first(), Some(&"Z") | Some(&"X"))
+                && fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid)
+        })
+        .collect()
+}
+
 fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !done() {
@@ -341,7 +361,8 @@ fn deploy_row(text: &str, id: u64) -> String {
 
 /// Starts `converge staging` with ms-slow sleeping 30 s, waits until ms-a is applied and
 /// ms-slow's script sleeps, kills ferry with SIGKILL and returns its pid.
-fn converge_and_kill(fx: &Fixture) -> u32 {
+/// Returns ferry's PID and the deploy script's process group, which still has a member.
+fn converge_and_kill(fx: &Fixture) -> (u32, i32) {
     fx.write("delay.staging.ms-slow", "30");
     fx.ok("status staging"); // creates and seeds the store before the converge starts
     let mut converge = fx.spawn("converge staging");
@@ -364,24 +385,36 @@ fn converge_and_kill(fx: &Fixture) -> u32 {
     assert!(!is_dead(sleepers[0]), "the deploy script ended too early");
     converge.kill_9();
     // …and dies with ferry (the kernel kills it when its parent goes), instead of deploying
-    // on unsupervised. Its own children (the `sleep`) stay in its process group; kill them.
+    // on unsupervised. Its own children (the `sleep`) stay in its process group…
     wait_until(
         "the deploy script to die with ferry",
         Duration::from_secs(5),
         || is_dead(sleepers[0]),
     );
-    fx.kill_sleepers();
+    assert!(
+        !group_members(sleepers[0]).is_empty(),
+        "the script's `sleep` outlives it"
+    );
+    // …until the next ferry process that looks reaps the deploy (see the callers).
     assert_eq!(fx.log(), ["staging ms-a 1.0"]);
-    pid
+    (pid, sleepers[0])
+}
+
+/// The reaper ended the group the dead deploy recorded, before anything could deploy the
+/// service again.
+fn assert_group_ended(pgid: i32) {
+    let left = group_members(pgid);
+    assert!(left.is_empty(), "still running after the reap: {left:?}");
 }
 
 #[test]
 fn a_deploy_killed_mid_way_is_interrupted_and_blocks_nothing() {
     let fx = Fixture::new("sqlite://ferry.db");
-    let pid = converge_and_kill(&fx);
+    let (pid, group) = converge_and_kill(&fx);
 
     // The next process that looks marks it interrupted, saying how far it got.
     let deploys = fx.ok("deploys staging");
+    assert_group_ended(group);
     let row = deploy_row(&deploys, 1);
     assert_eq!(status_of(&deploys, 1), "interrupted", "{deploys}");
     assert!(
@@ -421,10 +454,11 @@ fn a_deploy_killed_mid_way_is_interrupted_and_blocks_nothing() {
 #[test]
 fn a_converge_right_after_the_kill_reaps_the_dead_deploy_itself() {
     let fx = Fixture::new("sqlite://ferry.db");
-    let pid = converge_and_kill(&fx);
+    let (pid, group) = converge_and_kill(&fx);
     fx.write("fast", "");
     // Nothing looked at the deploys in between: the converge finds the dead lease holder.
     let converge = fx.run("converge staging");
+    assert_group_ended(group);
     assert_eq!(converge.code, 0, "{converge}");
     assert_eq!(deploy_id(&converge.stdout), 2, "{converge}");
     assert_eq!(fx.log(), ["staging ms-a 1.0", "staging ms-slow 1.0"]);
@@ -435,6 +469,48 @@ fn a_converge_right_after_the_kill_reaps_the_dead_deploy_itself() {
         deploy_row(&deploys, 1).contains(&format!("/{pid}) stopped")),
         "{deploys}"
     );
+}
+
+/// A live deploy is never reaped by a ferry in another PID namespace (a container on the same
+/// host name), where its PID is absent or names another process: only heartbeat staleness
+/// can end it there.
+#[test]
+fn a_ferry_in_another_pid_namespace_does_not_reap_a_live_deploy() {
+    let fx = Fixture::new("sqlite://ferry.db");
+    fx.write("delay.staging.ms-slow", "30");
+    fx.ok("status staging");
+    let mut converge = fx.spawn("converge staging");
+    wait_until("the deploy to run", Duration::from_secs(20), || {
+        assert!(converge.is_running(), "converge ended early");
+        !fx.sleepers().is_empty()
+    });
+    let mut inner = Command::new("unshare");
+    inner
+        .args(["--pid", "--fork", "--mount-proc", FERRY, "run", "--config"])
+        .arg(fx.file("ferry.toml"))
+        .args(["--user", "erin", "converge staging"])
+        .current_dir(fx.path())
+        .env_remove("FERRY_CONFIG")
+        .stdin(Stdio::null());
+    let out = inner
+        .output()
+        .expect("unshare (util-linux) runs as root here");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("unshare failed"),
+        "this test needs PID namespaces (root): {stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("is already being deployed: deploy #1"),
+        "{stdout}{stderr}"
+    );
+    assert!(converge.is_running());
+    let deploys = fx.ok("deploys staging");
+    assert!(is_running(&deploys), "{deploys}");
+    assert_eq!(fx.log(), ["staging ms-a 1.0"], "nothing deployed twice");
+    converge.kill_9();
 }
 
 /// Two `converge staging` at once: one deploys every service once, the other is refused with

@@ -470,8 +470,28 @@ impl Run<'_> {
             revision,
             deploy_id: self.deploy,
             actor: self.req.actor.clone(),
-            on_spawn: crate::deploy::SpawnHook::default(),
+            on_spawn: self.spawn_hook(),
         }
+    }
+
+    /// Records each process group a deployer starts on the deploy, so that if this process
+    /// dies, whoever reaps the deploy ends the group before deploying the service again.
+    fn spawn_hook(&self) -> crate::deploy::SpawnHook {
+        let store = self.engine.store.clone();
+        let deploy = self.deploy;
+        crate::deploy::SpawnHook::new(move |pgid| {
+            // Read now, while the leader surely runs: its start time tells the group apart
+            // from a later one that reuses the id.
+            let Some(group) = Engine::process_group(pgid) else {
+                return;
+            };
+            let store = store.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.record_deploy_process(deploy, group).await {
+                    tracing::warn!(deploy, pgid, error = %e, "could not record a deploy's process group");
+                }
+            });
+        })
     }
 
     /// Applies and verifies one service, unless an earlier step already failed.

@@ -247,7 +247,6 @@ impl Engine {
     }
 
     /// The group `pid` leads, as recorded on a deploy so that a reaper can end it.
-    #[allow(dead_code)]
     pub(super) fn process_group(pid: u32) -> Option<ProcessGroup> {
         stat_of(pid).map(|s| ProcessGroup {
             pgid: pid,
