@@ -91,11 +91,27 @@ fn main() -> ExitCode {
     })
 }
 
-async fn start(config: Option<PathBuf>) -> Result<App, ExitCode> {
+/// Finds the config (`--config`, `$FERRY_CONFIG`, `./config/ferry.toml`, built-in) and says
+/// which one it is: on stderr where a person starts ferry (`announce`), in the log otherwise.
+fn discover(config: Option<PathBuf>, announce: bool) -> Result<Config, ExitCode> {
     let config = Config::discover(config.as_deref()).map_err(|e| {
         eprintln!("ferry: {e}");
         ExitCode::from(EXIT_USAGE)
     })?;
+    let used = match &config.file {
+        Some(_) => format!("ferry: using {}", config.label()),
+        None => "ferry: using the built-in demo config (no --config, $FERRY_CONFIG or ./config/ferry.toml)".to_string(),
+    };
+    if announce {
+        eprintln!("{used}");
+    } else {
+        tracing::info!("{used}");
+    }
+    Ok(config)
+}
+
+async fn start(config: Option<PathBuf>, announce: bool) -> Result<App, ExitCode> {
+    let config = discover(config, announce)?;
     App::start(config).await.map_err(|e| {
         eprintln!("ferry: {e}");
         match e {
@@ -130,7 +146,7 @@ async fn shell(config: Option<PathBuf>, user: Option<String>) -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let app = match start(config).await {
+    let app = match start(config, true).await {
         Ok(app) => app,
         Err(code) => return code,
     };
@@ -150,7 +166,7 @@ async fn run(config: Option<PathBuf>, user: Option<String>, text: String) -> Exi
         Ok(a) => a,
         Err(code) => return code,
     };
-    let app = match start(config).await {
+    let app = match start(config, false).await {
         Ok(app) => app,
         Err(code) => return code,
     };
@@ -173,12 +189,9 @@ async fn run(config: Option<PathBuf>, user: Option<String>, text: String) -> Exi
 }
 
 async fn serve(config: Option<PathBuf>) -> ExitCode {
-    let config = match Config::discover(config.as_deref()) {
+    let config = match discover(config, true) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("ferry: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(code) => return code,
     };
     match ferry::serve::serve(config).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -138,6 +138,16 @@ impl Env {
                 if !new_service {
                     known_service(ctx, doc, env, service)?;
                 }
+                let existing = doc.service(service).map(|spec| spec.keys());
+                if let Some(other) = existing.and_then(|keys| key.collides_with(keys)) {
+                    return Err(CommandError::Invalid(
+                        UserError::new(format!(
+                            "{env}.{service} already has `{other}`, which deploy programs receive as the same variable as `{key}` (FERRY_KEY_{}); a service holds only one of them",
+                            key.env_var_suffix()
+                        ))
+                        .try_instead(format!("env {env}.{service}.{other} {}", value.as_str())),
+                    ));
+                }
                 let mut doc = doc.clone();
                 doc.set(service, key, value.clone());
                 Ok(doc)

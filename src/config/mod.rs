@@ -128,18 +128,20 @@ struct FileConfig {
 }
 
 impl Config {
-    /// The config a command line asks for: `explicit`, else `./config/ferry.toml`, else
-    /// `$FERRY_CONFIG`, else the built-in demo rooted in the working directory.
+    /// The config a command line asks for, most explicit first: `--config`, else
+    /// `$FERRY_CONFIG`, else `./config/ferry.toml`, else the built-in demo rooted in the
+    /// working directory. A file lying in the working directory never overrides what the
+    /// operator named; `label()` says which one was used.
     pub fn discover(explicit: Option<&Path>) -> Result<Config, ConfigError> {
         if let Some(path) = explicit {
             return Config::load(path);
         }
+        if let Some(path) = std::env::var_os("FERRY_CONFIG").filter(|p| !p.is_empty()) {
+            return Config::load(Path::new(&path));
+        }
         let local = Path::new("config/ferry.toml");
         if local.is_file() {
             return Config::load(local);
-        }
-        if let Some(path) = std::env::var_os("FERRY_CONFIG").filter(|p| !p.is_empty()) {
-            return Config::load(Path::new(&path));
         }
         let cwd = std::env::current_dir().map_err(|e| {
             ConfigError::new("(built-in)", None, format!("no working directory: {e}"))
@@ -240,13 +242,14 @@ impl Config {
                 }
             }
         }
-        // The built-in demo's `../commands` is relative to the repository's config/ folder;
-        // without a file, user-defined commands are looked for in ./commands.
-        let commands_dir = match (&file, raw.bot.commands.as_deref()) {
-            (Some(_), Some(folder)) => base_dir.join(folder),
-            _ => base_dir.join("commands"),
+        // User-defined commands run programs, so they come only from a folder a config file
+        // names (default: `commands` beside it). The built-in demo loads none: otherwise
+        // starting ferry in some folder would run whatever `./commands` there defines.
+        let commands = match (&file, raw.bot.commands.as_deref()) {
+            (Some(_), Some(folder)) => CustomCommands::load(&base_dir.join(folder))?,
+            (Some(_), None) => CustomCommands::load(&base_dir.join("commands"))?,
+            (None, _) => CustomCommands::default(),
         };
-        let commands = CustomCommands::load(&commands_dir)?;
         let users = raw
             .users
             .into_iter()

@@ -181,6 +181,17 @@ impl CommandDeployer {
             env.push(("FERRY_HOST".to_string(), host.to_string()));
         }
         for (key, value) in &request.spec {
+            // A seed file could still hold two keys for one variable; never pick one silently.
+            if let Some(other) = key.collides_with(request.spec.keys()) {
+                return Err(DeployError::new(format!(
+                    "keys `{other}` and `{key}` of {}.{} would both be FERRY_KEY_{}; remove one (`unset {}.{}.{other}`)",
+                    request.env,
+                    request.service,
+                    key.env_var_suffix(),
+                    request.env,
+                    request.service
+                )));
+            }
             env.push((format!("FERRY_KEY_{}", key.env_var_suffix()), value.clone()));
         }
         Ok(Invocation {

@@ -110,6 +110,17 @@ impl KeyPath {
         &self.0
     }
 
+    /// The key of `keys` other than this one that maps to the same `FERRY_KEY_<KEY>`
+    /// variable (`config.MODE` and `config.mode`, `log-level` and `log_level`): such keys
+    /// cannot both be handed to a program, so a service may hold only one of them.
+    pub fn collides_with<'k>(
+        &self,
+        mut keys: impl Iterator<Item = &'k KeyPath>,
+    ) -> Option<&'k KeyPath> {
+        let mine = self.env_var_suffix();
+        keys.find(|k| *k != self && k.env_var_suffix() == mine)
+    }
+
     /// `config.LOG_LEVEL` → `CONFIG_LOG_LEVEL`, for `FERRY_KEY_<KEY>` environment variables.
     pub fn env_var_suffix(&self) -> String {
         self.0
