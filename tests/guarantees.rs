@@ -17,7 +17,10 @@ use ferry::domain::{
     NewRevision, Origin, Outcome, Pin, ProcessGroup, Revision, RevisionMeta, Step,
 };
 use ferry::engine::{ConvergeRequest, Engine};
-use ferry::store::{AppendError, DeployStart, LockAttempt, Store, StoreError};
+use ferry::store::{
+    AppendError, ApprovalStore, AuditStore, ChatEventStore, DeployStart, DeployStore, LockAttempt,
+    LockStore, PinStore, RevisionStore, Store, StoreError,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -454,40 +457,9 @@ async fn a_dropped_converge_leaves_no_heartbeat_running() {
     assert_eq!(first, later, "no heartbeat after the converge was dropped");
 }
 
+// The wrapper forwards every call and injects the race in `add_approver`.
 #[async_trait::async_trait]
-impl Store for WriteOnApprove {
-    async fn add_approver(
-        &self,
-        id: i64,
-        approver: &Actor,
-        at: Millis,
-    ) -> Result<bool, StoreError> {
-        let added = self.inner.add_approver(id, approver, at).await?;
-        if !self.done.swap(true, Ordering::SeqCst) {
-            let head = self.inner.head(&prod()).await?.unwrap();
-            let mut document = head.document.clone();
-            let api = document
-                .services
-                .get_mut(&Name::parse("api").unwrap())
-                .unwrap();
-            api.insert(ferry::domain::KeyPath::version(), "9.9.9".into());
-            let changes = ferry::domain::diff(&head.document, &document);
-            self.inner
-                .append(NewRevision {
-                    env: prod(),
-                    parent: Some(head.meta.number),
-                    author: Actor::new("shell", "mallory", "mallory"),
-                    at,
-                    reason: None,
-                    command: "env production.api.version 9.9.9".into(),
-                    changes,
-                    document,
-                })
-                .await
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        }
-        Ok(added)
-    }
+impl RevisionStore for WriteOnApprove {
     async fn head(&self, env: &Name) -> Result<Option<Revision>, StoreError> {
         self.inner.head(env).await
     }
@@ -505,6 +477,10 @@ impl Store for WriteOnApprove {
     ) -> Result<Vec<RevisionMeta>, StoreError> {
         self.inner.history(env, service, limit).await
     }
+}
+
+#[async_trait::async_trait]
+impl LockStore for WriteOnApprove {
     async fn lock(&self, env: &Name) -> Result<Option<Lock>, StoreError> {
         self.inner.lock(env).await
     }
@@ -521,12 +497,20 @@ impl Store for WriteOnApprove {
     ) -> Result<Vec<Lock>, StoreError> {
         self.inner.take_lapsed_locks(identity, now).await
     }
+}
+
+#[async_trait::async_trait]
+impl AuditStore for WriteOnApprove {
     async fn record_audit(&self, entry: NewAuditEntry) -> Result<i64, StoreError> {
         self.inner.record_audit(entry).await
     }
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         self.inner.audit(filter).await
     }
+}
+
+#[async_trait::async_trait]
+impl DeployStore for WriteOnApprove {
     async fn applied(&self, env: &Name) -> Result<Vec<AppliedService>, StoreError> {
         self.inner.applied(env).await
     }
@@ -582,6 +566,10 @@ impl Store for WriteOnApprove {
     async fn running_deploy(&self, env: &Name) -> Result<Option<Deploy>, StoreError> {
         self.inner.running_deploy(env).await
     }
+}
+
+#[async_trait::async_trait]
+impl PinStore for WriteOnApprove {
     async fn pin(&self, env: &Name) -> Result<Option<Pin>, StoreError> {
         self.inner.pin(env).await
     }
@@ -591,14 +579,10 @@ impl Store for WriteOnApprove {
     async fn clear_pin(&self, env: &Name) -> Result<Option<Pin>, StoreError> {
         self.inner.clear_pin(env).await
     }
-    async fn claim_event(
-        &self,
-        platform: &str,
-        event_id: &str,
-        now: Millis,
-    ) -> Result<bool, StoreError> {
-        self.inner.claim_event(platform, event_id, now).await
-    }
+}
+
+#[async_trait::async_trait]
+impl ApprovalStore for WriteOnApprove {
     async fn create_approval(&self, request: &NewApproval) -> Result<i64, StoreError> {
         self.inner.create_approval(request).await
     }
@@ -610,6 +594,38 @@ impl Store for WriteOnApprove {
         env: Option<&Name>,
     ) -> Result<Vec<ApprovalRequest>, StoreError> {
         self.inner.pending_approvals(env).await
+    }
+    async fn add_approver(
+        &self,
+        id: i64,
+        approver: &Actor,
+        at: Millis,
+    ) -> Result<bool, StoreError> {
+        let added = self.inner.add_approver(id, approver, at).await?;
+        if !self.done.swap(true, Ordering::SeqCst) {
+            let head = self.inner.head(&prod()).await?.unwrap();
+            let mut document = head.document.clone();
+            let api = document
+                .services
+                .get_mut(&Name::parse("api").unwrap())
+                .unwrap();
+            api.insert(ferry::domain::KeyPath::version(), "9.9.9".into());
+            let changes = ferry::domain::diff(&head.document, &document);
+            self.inner
+                .append(NewRevision {
+                    env: prod(),
+                    parent: Some(head.meta.number),
+                    author: Actor::new("shell", "mallory", "mallory"),
+                    at,
+                    reason: None,
+                    command: "env production.api.version 9.9.9".into(),
+                    changes,
+                    document,
+                })
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        }
+        Ok(added)
     }
     async fn close_approval(
         &self,
@@ -630,6 +646,18 @@ impl Store for WriteOnApprove {
         reason: Option<&str>,
     ) -> Result<bool, StoreError> {
         self.inner.reclose_approval(id, from, status, reason).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatEventStore for WriteOnApprove {
+    async fn claim_event(
+        &self,
+        platform: &str,
+        event_id: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        self.inner.claim_event(platform, event_id, now).await
     }
     async fn forget_events(&self, before: Millis) -> Result<u64, StoreError> {
         self.inner.forget_events(before).await

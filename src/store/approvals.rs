@@ -1,8 +1,8 @@
-//! The approvals half of `SqlStore`: requests and distinct approvers. Portable SQL like
-//! `sql.rs`; the trait impl there delegates here.
+//! Approvals in `SqlStore`: requests and their distinct approvers. Portable SQL (see
+//! `sql.rs`).
 
-use super::StoreError;
 use super::sql::{SqlStore, actor, get, name, to_u64, unavailable};
+use super::{ApprovalStore, StoreError};
 use crate::domain::{Actor, ApprovalRequest, ApprovalStatus, Millis, Name, NewApproval};
 use sqlx::any::AnyRow;
 
@@ -13,8 +13,9 @@ macro_rules! request_columns {
     };
 }
 
-impl SqlStore {
-    pub(super) async fn insert_approval(&self, request: &NewApproval) -> Result<i64, StoreError> {
+#[async_trait::async_trait]
+impl ApprovalStore for SqlStore {
+    async fn create_approval(&self, request: &NewApproval) -> Result<i64, StoreError> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO approval_requests (env, revision, plan, force, requester_platform, requester_id, \
@@ -40,10 +41,7 @@ impl SqlStore {
         Ok(id)
     }
 
-    pub(super) async fn approval_by_id(
-        &self,
-        id: i64,
-    ) -> Result<Option<ApprovalRequest>, StoreError> {
+    async fn approval(&self, id: i64) -> Result<Option<ApprovalRequest>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",
             request_columns!(),
@@ -59,7 +57,7 @@ impl SqlStore {
         }
     }
 
-    pub(super) async fn pending(
+    async fn pending_approvals(
         &self,
         env: Option<&Name>,
     ) -> Result<Vec<ApprovalRequest>, StoreError> {
@@ -79,7 +77,7 @@ impl SqlStore {
         Ok(out)
     }
 
-    pub(super) async fn insert_approver(
+    async fn add_approver(
         &self,
         id: i64,
         approver: &Actor,
@@ -96,8 +94,33 @@ impl SqlStore {
         .await
     }
 
+    async fn close_approval(
+        &self,
+        id: i64,
+        status: ApprovalStatus,
+        decided_by: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.move_request(id, ApprovalStatus::Pending, status, decided_by, reason)
+            .await
+    }
+
+    async fn reclose_approval(
+        &self,
+        id: i64,
+        from: ApprovalStatus,
+        status: ApprovalStatus,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let decided_by = self.approval(id).await?.and_then(|r| r.decided_by);
+        self.move_request(id, from, status, decided_by.as_deref(), reason)
+            .await
+    }
+}
+
+impl SqlStore {
     /// Moves request `id` from `from` to `status`; `false` when it was not in `from`.
-    pub(super) async fn close_request(
+    async fn move_request(
         &self,
         id: i64,
         from: ApprovalStatus,

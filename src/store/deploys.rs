@@ -1,12 +1,11 @@
-//! The converge half of `SqlStore`: applied state per service, deploy records with the
-//! one-running-deploy-per-environment lease, and rollback pins. Portable SQL like `sql.rs`;
-//! the trait impl there delegates here.
+//! Deploys in `SqlStore`: applied state per service and deploy records with the
+//! one-running-deploy-per-environment lease, whose writes hold only while the deploy still
+//! owns it. Portable SQL (see `sql.rs`).
 
 use super::sql::{SqlStore, actor, corrupt, get, is_unique_violation, name, to_u64, unavailable};
-use super::{DeployStart, StoreError};
+use super::{DeployStart, DeployStore, StoreError};
 use crate::domain::{
-    AppliedService, Deploy, DeployKind, DeployStatus, Millis, Name, NewDeploy, Pin, ProcessGroup,
-    Step,
+    AppliedService, Deploy, DeployKind, DeployStatus, Millis, Name, NewDeploy, ProcessGroup, Step,
 };
 use sqlx::any::AnyRow;
 
@@ -18,8 +17,9 @@ macro_rules! deploy_columns {
     };
 }
 
-impl SqlStore {
-    pub(super) async fn applied_of(&self, env: &Name) -> Result<Vec<AppliedService>, StoreError> {
+#[async_trait::async_trait]
+impl DeployStore for SqlStore {
+    async fn applied(&self, env: &Name) -> Result<Vec<AppliedService>, StoreError> {
         let rows = sqlx::query(
             "SELECT service, spec, revision, deploy_id, at FROM applied WHERE env = $1 ORDER BY service",
         )
@@ -43,7 +43,7 @@ impl SqlStore {
 
     /// Records what several services now run, in one transaction (one commit for a whole
     /// batch of services that became healthy together).
-    pub(super) async fn put_applied(
+    async fn record_applied_many(
         &self,
         env: &Name,
         applied: &[AppliedService],
@@ -86,10 +86,7 @@ impl SqlStore {
         tx.commit().await.map_err(unavailable)
     }
 
-    pub(super) async fn insert_deploy(
-        &self,
-        deploy: &NewDeploy,
-    ) -> Result<DeployStart, StoreError> {
+    async fn start_deploy(&self, deploy: &NewDeploy) -> Result<DeployStart, StoreError> {
         let planned: Vec<&str> = deploy.planned.iter().map(Name::as_str).collect();
         let planned = serde_json::to_string(&planned).map_err(|e| corrupt("planned", e))?;
         let mut tx = self.begin_write().await?;
@@ -117,7 +114,7 @@ impl SqlStore {
             }
             Err(e) if is_unique_violation(&e) => {
                 super::sql::rollback(tx).await;
-                match self.running(&deploy.env).await? {
+                match self.running_deploy(&deploy.env).await? {
                     Some(running) => Ok(DeployStart::Busy(Box::new(running))),
                     // It finished between the two statements: the caller may simply try again.
                     None => Ok(DeployStart::Retry),
@@ -130,7 +127,7 @@ impl SqlStore {
         }
     }
 
-    pub(super) async fn beat(&self, id: i64, now: Millis) -> Result<bool, StoreError> {
+    async fn heartbeat_deploy(&self, id: i64, now: Millis) -> Result<bool, StoreError> {
         let done =
             sqlx::query("UPDATE deploys SET heartbeat = $2 WHERE id = $1 AND status = 'running'")
                 .bind(id)
@@ -141,7 +138,7 @@ impl SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(super) async fn put_steps(&self, id: i64, steps: &[Step]) -> Result<bool, StoreError> {
+    async fn record_steps(&self, id: i64, steps: &[Step]) -> Result<bool, StoreError> {
         let steps = serde_json::to_string(steps).map_err(|e| corrupt("steps", e))?;
         let done =
             sqlx::query("UPDATE deploys SET steps = $2 WHERE id = $1 AND status = 'running'")
@@ -155,7 +152,7 @@ impl SqlStore {
 
     /// Appends `group` to the running deploy's process groups, in one transaction so that
     /// concurrent steps of one deploy never lose each other's entries.
-    pub(super) async fn add_process(
+    async fn record_deploy_process(
         &self,
         id: i64,
         group: ProcessGroup,
@@ -194,7 +191,7 @@ impl SqlStore {
         Ok(true)
     }
 
-    pub(super) async fn end_deploy(
+    async fn finish_deploy(
         &self,
         id: i64,
         status: DeployStatus,
@@ -218,7 +215,7 @@ impl SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(super) async fn interrupt(
+    async fn interrupt_deploy(
         &self,
         id: i64,
         heartbeat: Millis,
@@ -239,11 +236,7 @@ impl SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(super) async fn list_deploys(
-        &self,
-        env: &Name,
-        limit: u32,
-    ) -> Result<Vec<Deploy>, StoreError> {
+    async fn deploys(&self, env: &Name, limit: u32) -> Result<Vec<Deploy>, StoreError> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             deploy_columns!(),
@@ -257,7 +250,7 @@ impl SqlStore {
         rows.iter().map(deploy_from_row).collect()
     }
 
-    pub(super) async fn running(&self, env: &Name) -> Result<Option<Deploy>, StoreError> {
+    async fn running_deploy(&self, env: &Name) -> Result<Option<Deploy>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",
             deploy_columns!(),
@@ -268,46 +261,6 @@ impl SqlStore {
         .await
         .map_err(unavailable)?;
         row.as_ref().map(deploy_from_row).transpose()
-    }
-
-    pub(super) async fn pin_of(&self, env: &Name) -> Result<Option<Pin>, StoreError> {
-        let row = sqlx::query("SELECT env, revision, by_platform, by_id, by_display, at, reason FROM pins WHERE env = $1")
-            .bind(env.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        row.as_ref().map(pin_from_row).transpose()
-    }
-
-    pub(super) async fn put_pin(&self, pin: &Pin) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO pins (env, revision, by_platform, by_id, by_display, at, reason) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (env) DO UPDATE SET revision = excluded.revision, by_platform = excluded.by_platform, \
-             by_id = excluded.by_id, by_display = excluded.by_display, at = excluded.at, reason = excluded.reason",
-        )
-        .bind(pin.env.as_str())
-        .bind(pin.revision as i64)
-        .bind(&pin.by.platform)
-        .bind(&pin.by.id)
-        .bind(&pin.by.display)
-        .bind(pin.at)
-        .bind(&pin.reason)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)
-    }
-
-    pub(super) async fn remove_pin(&self, env: &Name) -> Result<Option<Pin>, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query("DELETE FROM pins WHERE env = $1 RETURNING env, revision, by_platform, by_id, by_display, at, reason")
-            .bind(env.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)?;
-        row.as_ref().map(pin_from_row).transpose()
     }
 }
 
@@ -337,15 +290,5 @@ fn deploy_from_row(row: &AnyRow) -> Result<Deploy, StoreError> {
         summary: get(row, "summary")?,
         processes: serde_json::from_str(&get::<String>(row, "processes")?)
             .map_err(|e| corrupt("processes", e))?,
-    })
-}
-
-fn pin_from_row(row: &AnyRow) -> Result<Pin, StoreError> {
-    Ok(Pin {
-        env: name(row, "env")?,
-        revision: to_u64(get(row, "revision")?)?,
-        by: actor(row, "by")?,
-        at: get(row, "at")?,
-        reason: get(row, "reason")?,
     })
 }

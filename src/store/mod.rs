@@ -1,14 +1,21 @@
-//! The versioned environment-config store: revisions, locks and the audit trail.
+//! The versioned environment-config store: revisions, locks, the audit trail, deploys and
+//! applied state, pins, approvals and claimed chat events.
 //!
-//! `Store` is the seam; `open` picks a backend from the URL scheme: SQLite (`sqlite://…`, the
+//! `Store` is the seam, the sum of one trait per concern (`RevisionStore`, `LockStore`, …),
+//! each implemented by `SqlStore` in a file of its own; `open` picks a backend from the URL scheme: SQLite (`sqlite://…`, the
 //! embedded default) or PostgreSQL (`postgres://…`, for several ferry processes or replicas
 //! sharing one store). Both run the same SQL through sqlx's `Any` driver (`sql.rs`); each backend
 //! module owns only its connection settings and migrations. The store knows nothing of chat
 //! platforms or deployers.
 
 mod approvals;
+mod audit;
+mod chat_events;
 mod deploys;
+mod locks;
+mod pins;
 mod postgres;
+mod revisions;
 mod sql;
 mod sqlite;
 
@@ -68,10 +75,9 @@ pub enum DeployStart {
     Retry,
 }
 
-/// Everything ferry persists. Implementations must be safe to share between tasks and between
-/// processes using the same database.
+/// Revisions: immutable, numbered snapshots of an environment's desired state (`revisions.rs`).
 #[async_trait::async_trait]
-pub trait Store: Send + Sync {
+pub trait RevisionStore: Send + Sync {
     /// The newest revision of `env`, with its document; `None` before the first write.
     async fn head(&self, env: &Name) -> Result<Option<Revision>, StoreError>;
 
@@ -90,7 +96,11 @@ pub trait Store: Send + Sync {
         service: Option<&Name>,
         limit: u32,
     ) -> Result<Vec<RevisionMeta>, StoreError>;
+}
 
+/// Locks that keep others from changing or converging an environment (`locks.rs`).
+#[async_trait::async_trait]
+pub trait LockStore: Send + Sync {
     /// The lock on `env`, active or lapsed, if any is recorded.
     async fn lock(&self, env: &Name) -> Result<Option<Lock>, StoreError>;
 
@@ -105,13 +115,22 @@ pub trait Store: Send + Sync {
     /// `now`, so that the holder can be told.
     async fn take_lapsed_locks(&self, identity: &str, now: Millis)
     -> Result<Vec<Lock>, StoreError>;
+}
 
+/// The audit trail: every command attempted, with its outcome (`audit.rs`).
+#[async_trait::async_trait]
+pub trait AuditStore: Send + Sync {
     /// Records one attempted command.
     async fn record_audit(&self, entry: NewAuditEntry) -> Result<i64, StoreError>;
 
     /// Audit entries matching `filter`, newest first.
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+}
 
+/// Deploys and applied state: the one-running-deploy-per-environment lease, what each
+/// service last ran, and the record of each run (`deploys.rs`).
+#[async_trait::async_trait]
+pub trait DeployStore: Send + Sync {
     /// What each service of `env` last ran successfully.
     async fn applied(&self, env: &Name) -> Result<Vec<AppliedService>, StoreError>;
 
@@ -173,7 +192,11 @@ pub trait Store: Send + Sync {
 
     /// The running deploy of `env`, if any.
     async fn running_deploy(&self, env: &Name) -> Result<Option<Deploy>, StoreError>;
+}
 
+/// The pins rollbacks leave (`pins.rs`).
+#[async_trait::async_trait]
+pub trait PinStore: Send + Sync {
     /// The pin a rollback left on `env`.
     async fn pin(&self, env: &Name) -> Result<Option<Pin>, StoreError>;
 
@@ -182,16 +205,11 @@ pub trait Store: Send + Sync {
 
     /// Lifts the pin, returning it.
     async fn clear_pin(&self, env: &Name) -> Result<Option<Pin>, StoreError>;
+}
 
-    /// Records that chat event `event_id` of `platform` is being handled; `false` when it
-    /// already was (a redelivery), in this process or any other sharing the store.
-    async fn claim_event(
-        &self,
-        platform: &str,
-        event_id: &str,
-        now: Millis,
-    ) -> Result<bool, StoreError>;
-
+/// Approval requests and their distinct approvers (`approvals.rs`).
+#[async_trait::async_trait]
+pub trait ApprovalStore: Send + Sync {
     /// Records an approval request; returns its id.
     async fn create_approval(&self, request: &NewApproval) -> Result<i64, StoreError>;
 
@@ -226,9 +244,40 @@ pub trait Store: Send + Sync {
         status: ApprovalStatus,
         reason: Option<&str>,
     ) -> Result<bool, StoreError>;
+}
+
+/// Chat events claimed so that a redelivery never runs twice (`chat_events.rs`).
+#[async_trait::async_trait]
+pub trait ChatEventStore: Send + Sync {
+    /// Records that chat event `event_id` of `platform` is being handled; `false` when it
+    /// already was (a redelivery), in this process or any other sharing the store.
+    async fn claim_event(
+        &self,
+        platform: &str,
+        event_id: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError>;
 
     /// Forgets claimed events older than `before` (platforms stop redelivering after minutes).
     async fn forget_events(&self, before: Millis) -> Result<u64, StoreError>;
+}
+
+/// Everything ferry persists: the sum of the stores by concern. Implementations must be safe to
+/// share between tasks and between processes using the same database.
+pub trait Store:
+    RevisionStore + LockStore + AuditStore + DeployStore + PinStore + ApprovalStore + ChatEventStore
+{
+}
+
+impl<T> Store for T where
+    T: RevisionStore
+        + LockStore
+        + AuditStore
+        + DeployStore
+        + PinStore
+        + ApprovalStore
+        + ChatEventStore
+{
 }
 
 /// Opens (creating and migrating if needed) the store at `url`. Relative SQLite paths resolve
