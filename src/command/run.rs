@@ -91,14 +91,11 @@ fn channel_allowed(
     if config.channels.is_empty() || ctx.origin.platform == "shell" {
         return Ok(());
     }
-    let here = format!(
-        "{}:{}",
-        ctx.origin.platform,
-        ctx.origin.channel.as_deref().unwrap_or("direct message")
-    );
-    if config.channels.iter().any(|c| c == &here) {
+    let names = ctx.origin.bindings();
+    if config.channels.iter().any(|c| names.contains(c)) {
         return Ok(());
     }
+    let here = &names[0];
     Err(super::CommandError::Refused(
         super::UserError::new(format!(
             "{env} commands are accepted only in {}; this was typed in {here}",
