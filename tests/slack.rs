@@ -563,3 +563,96 @@ async fn a_huge_reply_is_cut_to_five_messages_and_says_how_to_narrow_it() {
     }
     let _ = r.stop.send(true);
 }
+
+async fn last_audit(app: &ferry::app::App, user: &str) -> ferry::domain::NewAuditEntry {
+    let filter = ferry::domain::AuditFilter {
+        env: None,
+        user: Some(format!("slack:{user}")),
+        limit: 1,
+    };
+    app.store.audit(&filter).await.unwrap().remove(0).entry
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_name_lookup_holds_up_only_its_user_and_names_expire() {
+    let r = start_with("names", |t| {
+        t.with_call_timeout(Duration::from_secs(8))
+            .with_name_ttl(Duration::from_millis(700))
+    })
+    .await;
+    r.fake.hang_when("users.info", "user", CAROL).await;
+    let carol_ts = r.fake.fresh_ts().await;
+    r.fake
+        .mention(
+            CAROL,
+            CHANNEL,
+            "<@UBOT> env staging.svc-00.version",
+            &carol_ts,
+        )
+        .await;
+    r.fake
+        .wait_for(
+            |rec| {
+                rec.calls.iter().any(|c| {
+                    c.method == "users.info"
+                        && c.params["user"] == CAROL
+                        && c.error.as_deref() == Some("hung")
+                })
+            },
+            WAIT,
+        )
+        .await;
+    // Alice is answered while Carol's lookup still hangs.
+    let alice_ts = r.fake.fresh_ts().await;
+    r.fake
+        .mention(
+            ALICE,
+            CHANNEL,
+            "<@UBOT> env staging.svc-01.version",
+            &alice_ts,
+        )
+        .await;
+    let rec = r
+        .fake
+        .wait_for(
+            |rec| !in_thread(&rec.posts, &alice_ts).is_empty(),
+            Duration::from_secs(6),
+        )
+        .await;
+    assert!(
+        in_thread(&rec.posts, &carol_ts).is_empty(),
+        "Carol waits for her own lookup only"
+    );
+    // Carol's lookup times out: the command runs under her id, and the failure is not cached.
+    r.fake.unhang().await;
+    r.fake
+        .wait_for(
+            |rec| !in_thread(&rec.posts, &carol_ts).is_empty(),
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(last_audit(&r.app, CAROL).await.actor.display, CAROL);
+    let ts = r.fake.fresh_ts().await;
+    r.fake
+        .mention(CAROL, CHANNEL, "<@UBOT> env staging.svc-02.version", &ts)
+        .await;
+    r.fake
+        .wait_for(|rec| !in_thread(&rec.posts, &ts).is_empty(), WAIT)
+        .await;
+    assert_eq!(last_audit(&r.app, CAROL).await.actor.display, "carol");
+    // A renamed channel is seen once its cached name expired.
+    r.fake.add_channel(CHANNEL, "releases").await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let ts = r.fake.fresh_ts().await;
+    r.fake
+        .mention(ALICE, CHANNEL, "<@UBOT> env staging.svc-00.version", &ts)
+        .await;
+    r.fake
+        .wait_for(|rec| !in_thread(&rec.posts, &ts).is_empty(), WAIT)
+        .await;
+    assert_eq!(
+        last_audit(&r.app, ALICE).await.channel.as_deref(),
+        Some("#releases")
+    );
+    let _ = r.stop.send(true);
+}
