@@ -63,7 +63,10 @@ pub trait Transport: Send + Sync {
 /// The value of the environment variable `var`, which must be set and non-empty.
 pub fn secret_from_env(var: &str) -> Result<String, TransportError> {
     match std::env::var(var) {
-        Ok(value) if !value.trim().is_empty() => Ok(value.trim().to_string()),
+        Ok(value) if !value.trim().is_empty() => {
+            crate::logging::register_secret(value.trim());
+            Ok(value.trim().to_string())
+        }
         _ => Err(TransportError::MissingSecret(var.to_string())),
     }
 }
