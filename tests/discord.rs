@@ -681,3 +681,42 @@ async fn a_channel_binding_means_one_servers_channel_not_every_deploys() {
     assert!(answer.contains("svc-00.version = 1.0.0"), "{answer}");
     let _ = r.stop.send(true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_rest_call_times_out_and_the_rest_of_the_reply_follows() {
+    let r = start_with(
+        "timeout",
+        true,
+        |_, _| {},
+        |t| t.with_call_timeout(Duration::from_secs(1)),
+    )
+    .await;
+    r.fake.hang_next_posts(1);
+    let id = r
+        .fake
+        .message(ALICE, "alice", CHANNEL, Some(GUILD), "!env staging", false);
+    r.fake
+        .wait_for(
+            |f| {
+                replies_to(f, id)
+                    .iter()
+                    .any(|p| p.content.starts_with("(2/"))
+            },
+            WAIT,
+        )
+        .await;
+    let replies = replies_to(&r.fake, id);
+    assert!(
+        !replies.iter().any(|p| p.content.starts_with("**staging@")),
+        "the first piece hung and was given up: {replies:?}"
+    );
+    assert!(
+        r.fake
+            .requests()
+            .iter()
+            .any(|q| q.method == "POST" && q.status == 0),
+        "{}",
+        r.fake.dump()
+    );
+    let _ = r.stop.send(true);
+}

@@ -354,6 +354,8 @@ struct Fake {
     channel_names: HashMap<u64, String>,
     /// Message edits (PATCH of a channel message or an interaction's message) never answer.
     hang_edits: bool,
+    /// This many of the next `POST /channels/{c}/messages` never answer.
+    hang_posts: usize,
     messages: HashMap<u64, StoredMessage>,
     interactions: HashMap<u64, InteractionState>,
     commands: Vec<Command>,
@@ -396,6 +398,7 @@ impl FakeDiscord {
             channels: HashMap::new(),
             channel_names: HashMap::new(),
             hang_edits: false,
+            hang_posts: 0,
             messages: HashMap::new(),
             interactions: HashMap::new(),
             commands: Vec::new(),
@@ -477,6 +480,12 @@ impl FakeDiscord {
     /// `PATCH /webhooks/{app}/{token}/messages/{m}`) is accepted and never answered.
     pub fn hang_edits(&self, on: bool) {
         self.lock().hang_edits = on;
+    }
+
+    /// The next `n` messages the bot posts (`POST /channels/{c}/messages`) are accepted and
+    /// never answered, nor created.
+    pub fn hang_next_posts(&self, n: usize) {
+        self.lock().hang_posts = n;
     }
 
     /// A user sends a message; it is dispatched as MESSAGE_CREATE with the next sequence number
@@ -1534,7 +1543,15 @@ async fn rest(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_string();
-    if method == Method::PATCH && path.contains("/messages/") && lock(&shared).hang_edits {
+    let hang_post = method == Method::POST && path.ends_with("/messages") && {
+        let mut st = lock(&shared);
+        let hang = st.hang_posts > 0;
+        st.hang_posts = st.hang_posts.saturating_sub(1);
+        hang
+    };
+    let hang_edit =
+        method == Method::PATCH && path.contains("/messages/") && lock(&shared).hang_edits;
+    if hang_post || hang_edit {
         lock(&shared).requests.push(RequestLog {
             method: method.to_string(),
             path,
