@@ -229,9 +229,14 @@ impl Progress {
         if text.len() <= format.limit {
             return text;
         }
-        // Keep the newest lines: the full list is in the final reply.
-        let keep = lines.len().saturating_sub(5);
-        code_block(&format!("…\n{}", lines[keep..].join("\n")), format.dialect)
+        // Keep the newest lines that fit: the full list is in the final reply.
+        let tail =
+            |keep: usize| code_block(&format!("…\n{}", lines[keep..].join("\n")), format.dialect);
+        let mut keep = lines.len().saturating_sub(1);
+        while keep > 0 && tail(keep - 1).len() <= format.limit {
+            keep -= 1;
+        }
+        tail(keep)
     }
 
     /// Shows the lines so far: posts the message the first time, edits it afterwards.
@@ -319,4 +324,36 @@ fn more_lines(hidden: usize, command: &str, format: Format) -> String {
         if hidden == 1 { "" } else { "s" }
     );
     super::markdown::escape_text(&line, format.dialect)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::markdown::SLACK;
+
+    #[test]
+    fn long_progress_keeps_the_newest_lines_under_the_limit() {
+        let format = Format {
+            dialect: SLACK,
+            limit: 400,
+        };
+        let progress = Progress {
+            lines: (0..100)
+                .map(|i| format!("  svc-{i:02} <&> healthy"))
+                .collect(),
+            ..Progress::default()
+        };
+        let text = progress.text(format);
+        assert!(text.len() <= 400, "{}", text.len());
+        assert!(text.starts_with("```\n…\n"), "{text}");
+        assert!(
+            text.ends_with("  svc-99 &lt;&amp;&gt; healthy\n```"),
+            "{text}"
+        );
+        let long = Progress {
+            lines: vec!["x".repeat(5000)],
+            ..Progress::default()
+        };
+        assert!(long.text(format).len() <= 400);
+    }
 }
