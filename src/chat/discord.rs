@@ -2,7 +2,9 @@
 //! Commands come from mentions, direct messages and the prefix or bot name, and from the
 //! `/ferry` application command registered at start-up. Replies are Discord replies (or the
 //! interaction's response); a converge's progress edits one message; the 2000-character limit
-//! is met by splitting. Identities are `discord:<user id>`.
+//! is met by splitting. No message ferry sends mentions anyone (`allowed_mentions` parses
+//! nothing) and every REST call has a timeout. Identities are `discord:<user id>`; channels are
+//! bound by id or `<server id>/#<name>`, since names repeat across servers.
 
 use super::addressing::strip_address;
 use super::conversation::{Alerts, Format, Incoming, Thread, handle};
