@@ -17,6 +17,7 @@
 //! - `app`: config + store + clock wired together; what every transport calls.
 //! - `check`: `ferry check-config`.
 //! - `clock`: time as a dependency.
+//! - `logging`: stderr log lines with secrets (tokens, Socket Mode tickets) redacted.
 
 pub mod app;
 pub mod chat;
@@ -28,6 +29,7 @@ pub mod deploy;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod logging;
 pub mod policy;
 pub mod serve;
 pub mod store;

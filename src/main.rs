@@ -65,7 +65,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
-        .with_writer(std::io::stderr)
+        // Every line redacted: dependencies log URLs and requests that can hold secrets.
+        .with_writer(ferry::logging::RedactedStderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -196,7 +197,8 @@ async fn serve(config: Option<PathBuf>) -> ExitCode {
     match ferry::serve::serve(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ferry: {e}");
+            // A transport's error can quote what its platform said, URLs included.
+            eprintln!("ferry: {}", ferry::logging::redact(&e.to_string()));
             match e {
                 ferry::serve::ServeError::Config(_)
                 | ferry::serve::ServeError::Start(StartError::Config(_)) => {

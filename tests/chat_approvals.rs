@@ -187,7 +187,7 @@ async fn discord_button_approval_and_channel_refusal() {
     );
     let users = format!("\"discord:{BOB}\" = [\"releaser\"]\n\"discord:{DANA}\" = [\"releaser\"]");
     fixture::write(dir.path(), &table, "discord:1", &users, false);
-    fixture::add_protected_production(dir.path(), &format!("discord:#channel-{DEPLOYS}"));
+    fixture::add_protected_production(dir.path(), &format!("discord:{DEPLOYS}"));
     let app = fixture::app(dir.path()).await;
     let transport =
         ferry::chat::discord::DiscordTransport::from_config(app.config.discord.as_ref().unwrap())
@@ -221,7 +221,7 @@ async fn discord_button_approval_and_channel_refusal() {
     assert!(
         refusal
             .content
-            .contains(&format!("accepted only in discord:#channel-{DEPLOYS}")),
+            .contains(&format!("accepted only in discord:{DEPLOYS}")),
         "{}",
         refusal.content
     );

@@ -218,3 +218,25 @@ deployer = "ssh"
         "{text}"
     );
 }
+
+#[test]
+fn a_discord_channel_bound_by_name_alone_is_refused_with_what_to_write() {
+    let (code, text) = check(&format!(
+        "{GOOD}channels = [\"slack:#deploys\", \"discord:#deploys\"]\n"
+    ));
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("ferry.toml:7")
+            && text.contains("environment staging: channel `discord:#deploys` does not say which server's channel it means")
+            && text.contains("`discord:123456789012345678`")
+            && text.contains("`discord:<server id>/#deploys`"),
+        "{text}"
+    );
+    for good in [
+        "discord:123456789012345678",
+        "discord:800000000000000001/#deploys",
+    ] {
+        let (code, text) = check(&format!("{GOOD}channels = [\"{good}\"]\n"));
+        assert_eq!(code, 0, "{good}: {text}");
+    }
+}

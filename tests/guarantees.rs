@@ -279,10 +279,12 @@ async fn approve_and_deny_obey_channel_bindings_and_are_audited_under_the_enviro
     let deploys_channel = Origin {
         platform: "slack".into(),
         channel: Some("#deploys".into()),
+        channel_ids: vec![],
     };
     let dm = Origin {
         platform: "slack".into(),
         channel: None,
+        channel_ids: vec![],
     };
     let (u1, u2) = (
         Actor::new("slack", "U1", "bob"),

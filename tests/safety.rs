@@ -359,6 +359,7 @@ async fn bound_channels_are_the_only_place_commands_are_accepted() {
     let random = Origin {
         platform: "slack".into(),
         channel: Some("#random".into()),
+        channel_ids: vec!["C0RANDOM".into()],
     };
     let refused = s
         .app
@@ -374,6 +375,7 @@ async fn bound_channels_are_the_only_place_commands_are_accepted() {
     let deploys = Origin {
         platform: "slack".into(),
         channel: Some("#deploys".into()),
+        channel_ids: vec!["C0DEPLOYS".into()],
     };
     assert_eq!(
         s.app

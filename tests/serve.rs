@@ -115,3 +115,74 @@ fn the_http_listener_answers_and_sigterm_stops_it() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[cfg(feature = "slack")]
+#[path = "support/fake_slack.rs"]
+mod fake_slack;
+
+/// slack-morphism logs the Socket Mode URL, ticket included, at ERROR when a connection fails;
+/// no line ferry writes may carry the ticket or a token, even with every log level on.
+#[cfg(feature = "slack")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_socket_mode_connection_logs_no_ticket_and_no_token() {
+    let fake = fake_slack::FakeSlack::start().await;
+    fake.refuse_sockets(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        dir.path(),
+        &format!(
+            "[slack]\napp_token_env = \"FERRY_TEST_APP\"\nbot_token_env = \"FERRY_TEST_BOT\"\napi_url = \"{}\"",
+            fake.api_url()
+        ),
+    );
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("FERRY_TEST_APP", fake.app_token())
+        .env("FERRY_TEST_BOT", fake.bot_token())
+        .env("FERRY_LOG", "trace")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reading = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut text = String::new();
+        let _ = tokio::io::BufReader::new(stderr)
+            .read_to_string(&mut text)
+            .await;
+        text
+    });
+    fake.wait_until(
+        "a Socket Mode connection attempt",
+        |rec| {
+            rec.calls
+                .iter()
+                .any(|c| c.method == "apps.connections.open")
+        },
+        Duration::from_secs(30),
+    )
+    .await;
+    // The refusal is logged right after it; give the process a moment to write it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // SAFETY: sends SIGTERM to the child we spawned.
+    unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGTERM) };
+    let _ = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
+    let _ = child.start_kill();
+    let log = reading.await.unwrap();
+    assert!(
+        log.contains("ticket=[redacted]"),
+        "the failed connection is still logged, redacted: {log}"
+    );
+    for secret in [
+        "fake-ticket-",
+        fake.app_token(),
+        fake.bot_token(),
+        "xapp-",
+        "xoxb-",
+    ] {
+        assert!(!log.contains(secret), "`{secret}` in the log:\n{log}");
+    }
+}

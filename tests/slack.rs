@@ -48,15 +48,31 @@ fn config_table(fake: &FakeSlack, test: &str) -> String {
 }
 
 async fn run_transport(app: Arc<ferry::app::App>) -> tokio::sync::watch::Sender<bool> {
-    let transport = SlackTransport::connect(app.config.slack.as_ref().unwrap())
-        .await
-        .unwrap();
+    run_transport_with(app, |t| t).await
+}
+
+async fn run_transport_with(
+    app: Arc<ferry::app::App>,
+    configure: impl FnOnce(SlackTransport) -> SlackTransport,
+) -> tokio::sync::watch::Sender<bool> {
+    let transport = configure(
+        SlackTransport::connect(app.config.slack.as_ref().unwrap())
+            .await
+            .unwrap(),
+    );
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move { transport.run(app, shutdown).await });
     stop
 }
 
 async fn start(test: &str) -> Running {
+    start_with(test, |t| t).await
+}
+
+async fn start_with(
+    test: &str,
+    configure: impl FnOnce(SlackTransport) -> SlackTransport,
+) -> Running {
     let fake = FakeSlack::start().await;
     fake.add_user(ALICE, "alice").await;
     fake.add_user(CAROL, "carol").await;
@@ -71,7 +87,7 @@ async fn start(test: &str) -> Running {
         false,
     );
     let app = fixture::app(dir.path()).await;
-    let stop = run_transport(app.clone()).await;
+    let stop = run_transport_with(app.clone(), configure).await;
     fake.wait_for_connections(1, WAIT).await;
     Running {
         fake,
@@ -395,4 +411,248 @@ async fn a_refused_token_is_a_clear_start_up_error() {
         .unwrap()
         .to_string();
     assert!(err.contains("FERRY_TEST_SLACK_UNSET is not set"), "{err}");
+}
+
+/// Deploys recorded by the fixture's script.
+fn deployed(dir: &std::path::Path) -> usize {
+    std::fs::read_to_string(dir.join("deploy.log"))
+        .map(|log| log.lines().count())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_progress_edit_does_not_stall_the_converge_and_the_outcome_is_posted() {
+    // A long call timeout: everything below must happen while the hung edits still hang.
+    let r = start_with("hung", |t| t.with_call_timeout(Duration::from_secs(60))).await;
+    r.fake.hang("chat.update").await;
+    let ts = r.fake.fresh_ts().await;
+    r.fake
+        .mention(ALICE, CHANNEL, "<@UBOT> converge staging", &ts)
+        .await;
+    let outcome = |rec: &fake_slack::Recorded| {
+        in_thread(&rec.posts, &ts).iter().any(|p| {
+            p.text
+                .as_deref()
+                .is_some_and(|t| t.starts_with("*staging@1 deployed (deploy #1)"))
+        })
+    };
+    let rec = r.fake.wait_for(outcome, Duration::from_secs(40)).await;
+    assert_eq!(deployed(r.dir.path()), 3, "every service was deployed");
+    assert!(
+        rec.calls
+            .iter()
+            .any(|c| c.method == "chat.update" && c.error.as_deref() == Some("hung")),
+        "the progress edit hung: {}",
+        rec.dump()
+    );
+    let posts = in_thread(&rec.posts, &ts);
+    assert!(
+        posts[0]
+            .text
+            .as_deref()
+            .unwrap_or_default()
+            .contains("deploy #1: staging@1, 3 services"),
+        "the progress message came first: {posts:?}"
+    );
+    // The command returned: its audit entry is written.
+    let audit = r
+        .app
+        .store
+        .audit(&ferry::domain::AuditFilter {
+            env: None,
+            user: Some(format!("slack:{ALICE}")),
+            limit: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit[0].entry.text, "converge staging");
+    let _ = r.stop.send(true);
+}
+
+/// Everything a user can put into a message that Slack would turn into a ping or a link.
+const PAYLOAD: &str = "@everyone <!channel> <@U123> [x](https://evil) <https://evil|click>";
+const ESCAPED: &str =
+    "@everyone &lt;!channel&gt; &lt;@U123&gt; [x](https://evil) &lt;https://evil|click&gt;";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_users_typed_is_escaped_in_every_reply() {
+    let r = start("escape").await;
+    let mut replies = Vec::new();
+    for command in [
+        format!("env staging.svc-00.note \"{PAYLOAD}\" -- {PAYLOAD}"),
+        "env staging".to_string(),
+        "history staging".to_string(),
+        "diff staging".to_string(),
+        "audit --limit 5".to_string(),
+    ] {
+        let ts = r.fake.fresh_ts().await;
+        r.fake
+            .mention(ALICE, CHANNEL, &format!("<@UBOT> {command}"), &ts)
+            .await;
+        let rec = r
+            .fake
+            .wait_for(|rec| !in_thread(&rec.posts, &ts).is_empty(), WAIT)
+            .await;
+        replies.push((command, in_thread(&rec.posts, &ts).remove(0)));
+    }
+    for (command, reply) in &replies {
+        let text = reply.text.as_deref().unwrap_or_default();
+        assert!(text.contains(ESCAPED), "{command}: {text}");
+        for raw in ["<!channel>", "<@U123>", "<https://evil"] {
+            assert!(!text.contains(raw), "{command}: {raw} unescaped in {text}");
+        }
+        assert_eq!(reply.body["parse"], "none", "{command}");
+        assert_eq!(reply.body["link_names"], false, "{command}");
+    }
+    let set = replies[0].1.text.as_deref().unwrap_or_default();
+    assert!(
+        set.starts_with(&format!(
+            "*staging@2: svc-00.note (none) → {ESCAPED}*\nReason: {ESCAPED}"
+        )),
+        "{set}"
+    );
+    let table = replies[1].1.text.as_deref().unwrap_or_default();
+    assert!(
+        table.contains(&format!("  note     {ESCAPED}\n")),
+        "a table cell: {table}"
+    );
+    let _ = r.stop.send(true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_reply_is_cut_to_five_messages_and_says_how_to_narrow_it() {
+    let r = start("huge").await;
+    let actor = ferry::domain::Actor::new("slack", CAROL, "carol");
+    let origin = ferry::domain::Origin {
+        platform: "slack".into(),
+        channel: Some("#deploys".into()),
+        channel_ids: vec![CHANNEL.into()],
+    };
+    let long = "x".repeat(900);
+    for i in 0..150 {
+        r.app
+            .handle(&actor, &origin, &format!("env staging.svc-00.k{i} {long}"))
+            .await;
+    }
+    let ts = r.fake.fresh_ts().await;
+    r.fake
+        .mention(ALICE, CHANNEL, "<@UBOT> audit --limit 1000", &ts)
+        .await;
+    r.fake
+        .wait_for(|rec| !in_thread(&rec.posts, &ts).is_empty(), WAIT)
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let posts = in_thread(&r.fake.posts().await, &ts);
+    assert_eq!(posts.len(), 5, "{posts:#?}");
+    let last = posts[4].text.as_deref().unwrap_or_default();
+    assert!(last.starts_with("(5/5) "), "{last}");
+    let note = last.lines().last().unwrap_or_default();
+    assert!(
+        note.starts_with("… ")
+            && note.ends_with(
+                " more lines not shown; narrow it with `audit --limit 20`, `audit &lt;env&gt;` or `audit --user &lt;user&gt;`"
+            ),
+        "{note}"
+    );
+    let hidden: usize = note[4..].split(' ').next().unwrap().parse().unwrap();
+    assert!(hidden > 100, "{note}");
+    for post in &posts {
+        let text = post.text.as_deref().unwrap_or_default();
+        assert!(text.len() <= 3600, "{}", text.len());
+        assert_eq!(text.matches("```").count() % 2, 0, "balanced: {text}");
+    }
+    let _ = r.stop.send(true);
+}
+
+async fn last_audit(app: &ferry::app::App, user: &str) -> ferry::domain::NewAuditEntry {
+    let filter = ferry::domain::AuditFilter {
+        env: None,
+        user: Some(format!("slack:{user}")),
+        limit: 1,
+    };
+    app.store.audit(&filter).await.unwrap().remove(0).entry
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_name_lookup_holds_up_only_its_user_and_names_expire() {
+    let r = start_with("names", |t| {
+        t.with_call_timeout(Duration::from_secs(8))
+            .with_name_ttl(Duration::from_millis(700))
+    })
+    .await;
+    r.fake.hang_when("users.info", "user", CAROL).await;
+    let carol_ts = r.fake.fresh_ts().await;
+    r.fake
+        .mention(
+            CAROL,
+            CHANNEL,
+            "<@UBOT> env staging.svc-00.version",
+            &carol_ts,
+        )
+        .await;
+    r.fake
+        .wait_for(
+            |rec| {
+                rec.calls.iter().any(|c| {
+                    c.method == "users.info"
+                        && c.params["user"] == CAROL
+                        && c.error.as_deref() == Some("hung")
+                })
+            },
+            WAIT,
+        )
+        .await;
+    // Alice is answered while Carol's lookup still hangs.
+    let alice_ts = r.fake.fresh_ts().await;
+    r.fake
+        .mention(
+            ALICE,
+            CHANNEL,
+            "<@UBOT> env staging.svc-01.version",
+            &alice_ts,
+        )
+        .await;
+    let rec = r
+        .fake
+        .wait_for(
+            |rec| !in_thread(&rec.posts, &alice_ts).is_empty(),
+            Duration::from_secs(6),
+        )
+        .await;
+    assert!(
+        in_thread(&rec.posts, &carol_ts).is_empty(),
+        "Carol waits for her own lookup only"
+    );
+    // Carol's lookup times out: the command runs under her id, and the failure is not cached.
+    r.fake.unhang().await;
+    r.fake
+        .wait_for(
+            |rec| !in_thread(&rec.posts, &carol_ts).is_empty(),
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(last_audit(&r.app, CAROL).await.actor.display, CAROL);
+    let ts = r.fake.fresh_ts().await;
+    r.fake
+        .mention(CAROL, CHANNEL, "<@UBOT> env staging.svc-02.version", &ts)
+        .await;
+    r.fake
+        .wait_for(|rec| !in_thread(&rec.posts, &ts).is_empty(), WAIT)
+        .await;
+    assert_eq!(last_audit(&r.app, CAROL).await.actor.display, "carol");
+    // A renamed channel is seen once its cached name expired.
+    r.fake.add_channel(CHANNEL, "releases").await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let ts = r.fake.fresh_ts().await;
+    r.fake
+        .mention(ALICE, CHANNEL, "<@UBOT> env staging.svc-00.version", &ts)
+        .await;
+    r.fake
+        .wait_for(|rec| !in_thread(&rec.posts, &ts).is_empty(), WAIT)
+        .await;
+    assert_eq!(
+        last_audit(&r.app, ALICE).await.channel.as_deref(),
+        Some("#releases")
+    );
+    let _ = r.stop.send(true);
 }

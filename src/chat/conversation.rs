@@ -1,9 +1,10 @@
 //! What every chat transport does with one command: claim the event so a redelivery never runs
 //! it twice, run it, show deploy progress by editing one message (throttled to the platform's
-//! rate limits), and post the reply in the asker's thread, split to fit, never cut.
+//! rate limits, off the deploy's path), and post the reply in the asker's thread, split to fit
+//! in at most `MAX_PIECES` messages, the last naming what was cut and how to narrow it.
 //! Platform specifics sit behind `Thread`; this module knows no platform.
 
-use super::markdown::{Dialect, render, split};
+use super::markdown::{Dialect, MAX_PIECES, code_block, render, split_capped};
 use crate::app::App;
 use crate::command::{Button, Reply};
 use crate::domain::{Actor, Origin};
@@ -79,49 +80,94 @@ pub async fn handle(
             // Without the dedupe record a redelivery could run the command twice: refuse.
             tracing::error!(error = %e, "cannot record the chat event; not running it");
             let _ = thread
-                .post(&format!(
-                    "The store is unavailable ({e}); nothing was run. Try again in a moment."
+                .post(&super::markdown::escape_text(
+                    &format!(
+                        "The store is unavailable ({e}); nothing was run. Try again in a moment."
+                    ),
+                    format.dialect,
                 ))
                 .await;
             return false;
         }
     }
+    // The engine publishes into an unbounded channel and never waits for chat; the progress
+    // message is kept up to date beside the command, never in its way: a slow or hung edit
+    // delays only the next edit (each chat call has a timeout), and the events that arrive
+    // meanwhile are coalesced into the next one.
     let (sink, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let mut progress = Progress::default();
-    let reply = {
-        let running = app.handle_with_events(
-            &incoming.actor,
-            &incoming.origin,
-            &incoming.text,
-            Some(&sink),
-        );
-        tokio::pin!(running);
-        // The interval paces the edits; the first event posts the progress message at once.
-        let mut tick = tokio::time::interval(EDIT_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                reply = &mut running => break reply,
-                Some(event) = events.recv() => {
-                    progress.lines.push(event.line());
-                    if progress.message.is_none() {
-                        progress.flush(thread, format).await;
-                        tick.reset();
-                    }
-                }
-                _ = tick.tick() => progress.flush(thread, format).await,
-            }
-        }
+    let (done, finished) = tokio::sync::watch::channel(false);
+    let running = async {
+        let reply = app
+            .handle_with_events(
+                &incoming.actor,
+                &incoming.origin,
+                &incoming.text,
+                Some(&sink),
+            )
+            .await;
+        let _ = done.send(true);
+        reply
     };
+    let showing = show_progress(&mut events, thread, format, finished);
+    let (reply, mut progress) = tokio::join!(running, showing);
     drop(sink);
     while let Ok(event) = events.try_recv() {
         progress.lines.push(event.line());
     }
-    deliver(thread, format, &reply, progress).await;
+    deliver(thread, format, &reply, progress, &incoming.text).await;
     if let Some(alerts) = alerts {
         announce(app, incoming, &reply, alerts).await;
     }
     true
+}
+
+/// How long an edit still under way when the command finishes may go on before it is given up
+/// (and the outcome posted as a new message rather than put into the progress message).
+const LAST_EDIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Shows deploy progress until the command is `finished`: the first event posts the progress
+/// message at once; later ones are gathered and shown by one edit at most every
+/// `EDIT_INTERVAL`, after the previous edit has returned. Returns what it showed, for the
+/// final reply. An edit still under way when the command finishes gets `LAST_EDIT_GRACE`;
+/// one that takes longer is given up and the progress message counts as stuck.
+async fn show_progress(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<crate::engine::DeployEvent>,
+    thread: &dyn Thread,
+    format: Format,
+    mut finished: tokio::sync::watch::Receiver<bool>,
+) -> Progress {
+    let mut progress = Progress::default();
+    loop {
+        tokio::select! {
+            biased;
+            _ = super::stopped(&mut finished) => break,
+            event = events.recv() => match event {
+                Some(event) => progress.lines.push(event.line()),
+                None => break,
+            },
+        }
+        while let Ok(event) = events.try_recv() {
+            progress.lines.push(event.line());
+        }
+        let mut ending = finished.clone();
+        let given_up = tokio::select! {
+            () = progress.flush(thread, format) => false,
+            () = async {
+                super::stopped(&mut ending).await;
+                tokio::time::sleep(LAST_EDIT_GRACE).await;
+            } => true,
+        };
+        if given_up {
+            tracing::warn!("a progress update is still under way; posting the outcome instead");
+            progress.stuck = true;
+            break;
+        }
+        tokio::select! {
+            _ = super::stopped(&mut finished) => break,
+            () = tokio::time::sleep(EDIT_INTERVAL) => {}
+        }
+    }
+    progress
 }
 
 /// What a command wants announced (a failed or forced deploy, a rollback in a freeze) goes to
@@ -164,25 +210,33 @@ struct Progress {
     /// The message showing progress, once posted.
     message: Option<String>,
     shown: usize,
+    /// An edit of the message failed or hung: the outcome goes in a new message.
+    stuck: bool,
 }
 
 impl Progress {
     fn text(&self, format: Format) -> String {
-        let body = self.lines.join("\n");
-        let mut text = format!("```\n{body}\n```");
-        if text.len() > format.limit {
-            // Keep the newest lines: the full list is in the final reply.
-            let keep: Vec<&str> = body
-                .lines()
-                .rev()
-                .take(20)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            text = format!("```\n…\n{}\n```", keep.join("\n"));
+        // A line is one event; a failure's message can be long, the final reply has it all.
+        let lines: Vec<String> = self
+            .lines
+            .iter()
+            .map(|l| match l.char_indices().nth(300) {
+                Some((at, _)) => format!("{}…", &l[..at]),
+                None => l.clone(),
+            })
+            .collect();
+        let text = code_block(&lines.join("\n"), format.dialect);
+        if text.len() <= format.limit {
+            return text;
         }
-        text
+        // Keep the newest lines that fit: the full list is in the final reply.
+        let tail =
+            |keep: usize| code_block(&format!("…\n{}", lines[keep..].join("\n")), format.dialect);
+        let mut keep = lines.len().saturating_sub(1);
+        while keep > 0 && tail(keep - 1).len() <= format.limit {
+            keep -= 1;
+        }
+        tail(keep)
     }
 
     /// Shows the lines so far: posts the message the first time, edits it afterwards.
@@ -199,6 +253,7 @@ impl Progress {
             Some(id) => {
                 if let Err(e) = thread.edit(id, &text).await {
                     tracing::warn!(error = %e, "could not update progress");
+                    self.stuck = true;
                 }
             }
         }
@@ -207,12 +262,25 @@ impl Progress {
 }
 
 /// Posts the reply: into the progress message when there is one (so the thread ends with the
-/// outcome), then any further pieces.
-async fn deliver(thread: &dyn Thread, format: Format, reply: &Reply, progress: Progress) {
-    let pieces = split(&render(reply, format.dialect), format.limit);
+/// outcome), then any further pieces; at most `MAX_PIECES` messages, the last saying what was
+/// left out and how to narrow `command`.
+async fn deliver(
+    thread: &dyn Thread,
+    format: Format,
+    reply: &Reply,
+    progress: Progress,
+    command: &str,
+) {
+    let pieces = split_capped(
+        &render(reply, format.dialect),
+        format.limit,
+        MAX_PIECES,
+        |hidden| more_lines(hidden, command, format),
+    );
     let mut pieces = pieces.iter();
-    // Only take the first piece when there is a progress message to put it in.
-    if let Some(id) = &progress.message
+    // Only take the first piece when there is a progress message to put it in, and it can
+    // still be edited.
+    if let Some(id) = progress.message.as_ref().filter(|_| !progress.stuck)
         && let Some(first) = pieces.next()
         && let Err(e) = thread.edit(id, first).await
     {
@@ -231,5 +299,61 @@ async fn deliver(thread: &dyn Thread, format: Format, reply: &Reply, progress: P
         if let Err(e) = posted {
             tracing::error!(error = %e, "could not post a reply");
         }
+    }
+}
+
+/// The last line of a reply that was cut: how much is missing and what to type instead.
+fn more_lines(hidden: usize, command: &str, format: Format) -> String {
+    let word = command.split_whitespace().next().unwrap_or_default();
+    let env = command
+        .split_whitespace()
+        .nth(1)
+        .filter(|w| !w.starts_with('-'))
+        .map(|w| w.split('.').next().unwrap_or(w))
+        .unwrap_or("<env>");
+    let narrow = match word {
+        "audit" => format!("`audit --limit 20`, `audit {env}` or `audit --user <user>`"),
+        "history" => format!("`history {env} <service>` or `history {env} --limit 20`"),
+        "deploys" => format!("`deploys {env} --limit 20`"),
+        "env" => format!("one service: `env {env}.<service>`"),
+        "diff" => "a diff of fewer revisions, or `ferry run` in a shell for all of it".to_string(),
+        _ => "`ferry run` in a shell shows all of it".to_string(),
+    };
+    let line = format!(
+        "… {hidden} more line{} not shown; narrow it with {narrow}",
+        if hidden == 1 { "" } else { "s" }
+    );
+    super::markdown::escape_text(&line, format.dialect)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::markdown::SLACK;
+
+    #[test]
+    fn long_progress_keeps_the_newest_lines_under_the_limit() {
+        let format = Format {
+            dialect: SLACK,
+            limit: 400,
+        };
+        let progress = Progress {
+            lines: (0..100)
+                .map(|i| format!("  svc-{i:02} <&> healthy"))
+                .collect(),
+            ..Progress::default()
+        };
+        let text = progress.text(format);
+        assert!(text.len() <= 400, "{}", text.len());
+        assert!(text.starts_with("```\n…\n"), "{text}");
+        assert!(
+            text.ends_with("  svc-99 &lt;&amp;&gt; healthy\n```"),
+            "{text}"
+        );
+        let long = Progress {
+            lines: vec!["x".repeat(5000)],
+            ..Progress::default()
+        };
+        assert!(long.text(format).len() <= 400);
     }
 }

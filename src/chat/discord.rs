@@ -2,24 +2,28 @@
 //! Commands come from mentions, direct messages and the prefix or bot name, and from the
 //! `/ferry` application command registered at start-up. Replies are Discord replies (or the
 //! interaction's response); a converge's progress edits one message; the 2000-character limit
-//! is met by splitting. Identities are `discord:<user id>`.
+//! is met by splitting. No message ferry sends mentions anyone (`allowed_mentions` parses
+//! nothing) and every REST call has a timeout. Identities are `discord:<user id>`; channels are
+//! bound by id or `<server id>/#<name>`, since names repeat across servers.
 
 use super::addressing::strip_address;
 use super::conversation::{Alerts, Format, Incoming, Thread, handle};
-use super::markdown::DISCORD;
-use super::{Transport, TransportError};
+use super::markdown::{DISCORD, MAX_PIECES};
+use super::names::{NAME_TTL, Names};
+use super::{CALL_TIMEOUT, Transport, TransportError};
 use crate::app::App;
 use crate::config::DiscordConfig;
 use crate::domain::{Actor, Origin};
 use serenity::all::{
     ButtonStyle, ChannelId, Command, CommandInteraction, CommandOptionType, ComponentInteraction,
-    Context, CreateActionRow, CreateButton, CreateCommand, CreateCommandOption,
-    CreateInteractionResponseFollowup, CreateMessage, EditInteractionResponse, EditMessage,
-    EventHandler, GatewayIntents, Http, HttpBuilder, Interaction, Message, MessageId, Ready,
+    Context, CreateActionRow, CreateAllowedMentions, CreateButton, CreateCommand,
+    CreateCommandOption, CreateInteractionResponseFollowup, CreateMessage, EditInteractionResponse,
+    EditMessage, EventHandler, GatewayIntents, GuildId, Http, HttpBuilder, Interaction, Message,
+    MessageId, Ready,
 };
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Discord's limit is 2000 characters; stay below it with room for continuation marks.
 const MESSAGE_LIMIT: usize = 1900;
@@ -28,6 +32,14 @@ const MESSAGE_LIMIT: usize = 1900;
 pub struct DiscordTransport {
     token: String,
     api_url: Option<String>,
+    call_timeout: Duration,
+    name_ttl: Duration,
+}
+
+/// No mentions at all: whatever a message says, nobody is pinged (`{"parse": []}`). Set on
+/// every message, edit and interaction reply, and as the client's default.
+fn no_mentions() -> CreateAllowedMentions {
+    CreateAllowedMentions::new()
 }
 
 impl DiscordTransport {
@@ -36,19 +48,45 @@ impl DiscordTransport {
         Ok(DiscordTransport {
             token: super::secret_from_env(&config.token_env)?,
             api_url: config.api_url.clone(),
+            call_timeout: CALL_TIMEOUT,
+            name_ttl: NAME_TTL,
         })
     }
 
-    fn http(&self) -> Http {
-        match &self.api_url {
+    /// How long one REST call may take (10 s unless changed; tests shorten it).
+    pub fn with_call_timeout(mut self, limit: Duration) -> DiscordTransport {
+        self.call_timeout = limit;
+        self
+    }
+
+    /// How long a looked-up channel name is trusted (10 minutes unless changed).
+    pub fn with_name_ttl(mut self, ttl: Duration) -> DiscordTransport {
+        self.name_ttl = ttl;
+        self
+    }
+
+    /// serenity's REST client: every request bounded by the call timeout (reqwest's, so it
+    /// covers serenity's own calls too), mentions off by default.
+    fn http(&self) -> Result<Http, TransportError> {
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(self.call_timeout)
+            .build()
+            .map_err(|e| {
+                TransportError::Failed(format!("discord: cannot build the client: {e}"))
+            })?;
+        let builder = HttpBuilder::new(&self.token)
+            .client(client)
+            .default_allowed_mentions(no_mentions());
+        Ok(match &self.api_url {
             // serenity only honours a base URL with its rate limiter off (serenity#1739);
             // production keeps the limiter and Discord's own URL.
-            Some(url) => HttpBuilder::new(&self.token)
+            Some(url) => builder
                 .proxy(url.trim_end_matches('/'))
                 .ratelimiter_disabled(true)
                 .build(),
-            None => HttpBuilder::new(&self.token).build(),
-        }
+            None => builder.build(),
+        })
     }
 }
 
@@ -63,14 +101,14 @@ impl Transport for DiscordTransport {
         app: Arc<App>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), TransportError> {
-        let http = self.http();
+        let http = self.http()?;
         let me = http.get_current_user().await.map_err(|e| {
             TransportError::Auth(format!("discord: the bot token was refused: {e}"))
         })?;
         let handler = Handler {
             app,
             bot: me.id.get(),
-            channels: Mutex::new(HashMap::new()),
+            channels: Names::new(self.name_ttl, self.call_timeout),
         };
         let intents = GatewayIntents::GUILD_MESSAGES
             | GatewayIntents::DIRECT_MESSAGES
@@ -102,7 +140,7 @@ struct Handler {
     app: Arc<App>,
     bot: u64,
     /// `#name` per channel id, for channel bindings and the audit trail.
-    channels: Mutex<HashMap<u64, String>>,
+    channels: Names,
 }
 
 impl Handler {
@@ -131,27 +169,34 @@ impl Handler {
         }
     }
 
-    async fn channel_name(&self, ctx: &Context, channel: ChannelId, is_dm: bool) -> String {
-        if is_dm {
-            return "direct message".to_string();
-        }
-        if let Some(name) = self
-            .channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&channel.get())
-        {
-            return name.clone();
-        }
-        let name = match channel.to_channel(&ctx.http).await {
-            Ok(serenity::all::Channel::Guild(guild)) => format!("#{}", guild.name),
-            _ => format!("#{}", channel.get()),
+    async fn channel_name(&self, ctx: &Context, channel: ChannelId) -> String {
+        let lookup = || async {
+            match channel.to_channel(&ctx.http).await {
+                Ok(serenity::all::Channel::Guild(guild)) => Ok(format!("#{}", guild.name)),
+                Ok(_) => Err("not a server channel".to_string()),
+                Err(e) => Err(format!("discord channel lookup: {e}")),
+            }
         };
-        self.channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(channel.get(), name.clone());
-        name
+        let key = channel.get().to_string();
+        (self.channels.get(&key, lookup).await).unwrap_or_else(|| format!("#{key}"))
+    }
+
+    /// The command's origin: a direct message, or a server's channel by name for people and by
+    /// id and `<server id>/#<name>` for channel bindings (names repeat across servers).
+    async fn origin(&self, ctx: &Context, channel: ChannelId, guild: Option<GuildId>) -> Origin {
+        let Some(guild) = guild else {
+            return Origin {
+                platform: "discord".into(),
+                channel: Some("direct message".to_string()),
+                channel_ids: Vec::new(),
+            };
+        };
+        let name = self.channel_name(ctx, channel).await;
+        Origin {
+            platform: "discord".into(),
+            channel_ids: vec![channel.get().to_string(), format!("{}/{name}", guild.get())],
+            channel: Some(name),
+        }
     }
 
     async fn incoming(
@@ -160,7 +205,7 @@ impl Handler {
         event_id: String,
         user: &serenity::all::User,
         channel: ChannelId,
-        is_dm: bool,
+        guild: Option<GuildId>,
         text: String,
     ) -> Incoming {
         let display = user
@@ -170,10 +215,7 @@ impl Handler {
         Incoming {
             event_id,
             actor: Actor::new("discord", &user.id.get().to_string(), &display),
-            origin: Origin {
-                platform: "discord".into(),
-                channel: Some(self.channel_name(ctx, channel, is_dm).await),
-            },
+            origin: self.origin(ctx, channel, guild).await,
             text,
         }
     }
@@ -204,7 +246,7 @@ impl Handler {
                 click.id.get().to_string(),
                 &click.user,
                 click.channel_id,
-                click.guild_id.is_none(),
+                click.guild_id,
                 command,
             )
             .await;
@@ -270,7 +312,7 @@ impl EventHandler for Handler {
                 msg.id.get().to_string(),
                 &msg.author,
                 msg.channel_id,
-                msg.guild_id.is_none(),
+                msg.guild_id,
                 text,
             )
             .await;
@@ -309,7 +351,7 @@ impl EventHandler for Handler {
                 command.id.get().to_string(),
                 &command.user,
                 command.channel_id,
-                command.guild_id.is_none(),
+                command.guild_id,
                 text,
             )
             .await;
@@ -339,9 +381,15 @@ impl Alerts for ChannelAlerts {
             .parse()
             .map_err(|_| format!("discord alert channel `{channel}` must be a channel id"))?;
         let text = super::markdown::render(&crate::command::Reply::failed(text), DISCORD);
-        for piece in super::markdown::split(&text, MESSAGE_LIMIT) {
+        for piece in super::markdown::split(&text, MESSAGE_LIMIT)
+            .into_iter()
+            .take(MAX_PIECES)
+        {
+            let message = CreateMessage::new()
+                .content(piece)
+                .allowed_mentions(no_mentions());
             ChannelId::new(id)
-                .send_message(&self.http, CreateMessage::new().content(piece))
+                .send_message(&self.http, message)
                 .await
                 .map_err(|e| e.to_string())?;
         }
@@ -365,6 +413,7 @@ impl Thread for Replies {
     ) -> Result<String, String> {
         let message = CreateMessage::new()
             .content(text)
+            .allowed_mentions(no_mentions())
             .reference_message((self.channel, self.reply_to))
             .components(components(buttons));
         self.channel
@@ -377,6 +426,7 @@ impl Thread for Replies {
     async fn post(&self, text: &str) -> Result<String, String> {
         let message = CreateMessage::new()
             .content(text)
+            .allowed_mentions(no_mentions())
             .reference_message((self.channel, self.reply_to));
         self.channel
             .send_message(&self.http, message)
@@ -391,7 +441,9 @@ impl Thread for Replies {
             .edit_message(
                 &self.http,
                 MessageId::new(id),
-                EditMessage::new().content(text),
+                EditMessage::new()
+                    .content(text)
+                    .allowed_mentions(no_mentions()),
             )
             .await
             .map(|_| ())
@@ -421,6 +473,7 @@ impl Thread for InteractionReplies {
                     &self.http,
                     EditInteractionResponse::new()
                         .content(text)
+                        .allowed_mentions(no_mentions())
                         .components(components(buttons)),
                 )
                 .await
@@ -432,6 +485,7 @@ impl Thread for InteractionReplies {
                 &self.http,
                 CreateInteractionResponseFollowup::new()
                     .content(text)
+                    .allowed_mentions(no_mentions())
                     .components(components(buttons)),
             )
             .await
@@ -442,7 +496,12 @@ impl Thread for InteractionReplies {
     async fn post(&self, text: &str) -> Result<String, String> {
         if !self.original_used.swap(true, Ordering::SeqCst) {
             self.command
-                .edit_response(&self.http, EditInteractionResponse::new().content(text))
+                .edit_response(
+                    &self.http,
+                    EditInteractionResponse::new()
+                        .content(text)
+                        .allowed_mentions(no_mentions()),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             return Ok(ORIGINAL.to_string());
@@ -450,7 +509,9 @@ impl Thread for InteractionReplies {
         self.command
             .create_followup(
                 &self.http,
-                CreateInteractionResponseFollowup::new().content(text),
+                CreateInteractionResponseFollowup::new()
+                    .content(text)
+                    .allowed_mentions(no_mentions()),
             )
             .await
             .map(|m| m.id.get().to_string())
@@ -461,7 +522,12 @@ impl Thread for InteractionReplies {
         if id == ORIGINAL {
             return self
                 .command
-                .edit_response(&self.http, EditInteractionResponse::new().content(text))
+                .edit_response(
+                    &self.http,
+                    EditInteractionResponse::new()
+                        .content(text)
+                        .allowed_mentions(no_mentions()),
+                )
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string());
@@ -471,7 +537,9 @@ impl Thread for InteractionReplies {
             .edit_followup(
                 &self.http,
                 MessageId::new(id),
-                CreateInteractionResponseFollowup::new().content(text),
+                CreateInteractionResponseFollowup::new()
+                    .content(text)
+                    .allowed_mentions(no_mentions()),
             )
             .await
             .map(|_| ())

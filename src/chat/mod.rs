@@ -7,6 +7,7 @@ pub mod conversation;
 #[cfg(feature = "discord")]
 pub mod discord;
 pub mod markdown;
+pub mod names;
 pub mod shell;
 #[cfg(feature = "slack")]
 pub mod slack;
@@ -14,6 +15,22 @@ pub mod text;
 
 use crate::app::App;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one chat API call (post, edit, lookup) may take before ferry gives up on it.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `call` bounded by `limit`: a call that hangs becomes an error naming `what`.
+pub async fn timed<T, E: std::fmt::Display>(
+    what: &str,
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("{what} did not answer within {limit:?}")),
+    }
+}
 
 /// Why a transport stopped or could not start.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -46,7 +63,10 @@ pub trait Transport: Send + Sync {
 /// The value of the environment variable `var`, which must be set and non-empty.
 pub fn secret_from_env(var: &str) -> Result<String, TransportError> {
     match std::env::var(var) {
-        Ok(value) if !value.trim().is_empty() => Ok(value.trim().to_string()),
+        Ok(value) if !value.trim().is_empty() => {
+            crate::logging::register_secret(value.trim());
+            Ok(value.trim().to_string())
+        }
         _ => Err(TransportError::MissingSecret(var.to_string())),
     }
 }

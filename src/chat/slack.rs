@@ -7,14 +7,15 @@
 
 use super::addressing::strip_address;
 use super::conversation::{Alerts, Format, Incoming, Thread, handle};
-use super::markdown::SLACK;
-use super::{Transport, TransportError};
+use super::markdown::{SLACK, escape_text};
+use super::names::{NAME_TTL, Names};
+use super::{CALL_TIMEOUT, Transport, TransportError, timed};
 use crate::app::App;
 use crate::config::SlackConfig;
 use crate::domain::{Actor, Origin};
 use slack_morphism::prelude::*;
-use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Slack's message text limit is 40k, but long messages are unreadable; split well before.
 const MESSAGE_LIMIT: usize = 3500;
@@ -25,6 +26,8 @@ pub struct SlackTransport {
     app_token: SlackApiToken,
     bot_token: SlackApiToken,
     bot_user: String,
+    call_timeout: Duration,
+    name_ttl: Duration,
 }
 
 /// What the event callbacks (plain `fn`s, as slack-morphism requires) reach through the
@@ -34,10 +37,13 @@ struct Shared {
     client: Arc<SlackHyperClient>,
     bot_token: SlackApiToken,
     bot_user: String,
-    /// Display and channel names, cached. Async locks held across the lookup, so a burst of
-    /// events from one new user makes one users.info call (both methods are rate limited).
-    users: tokio::sync::Mutex<HashMap<String, String>>,
-    channels: tokio::sync::Mutex<HashMap<String, String>>,
+    /// Every Web API call gives up after this long.
+    call_timeout: Duration,
+    /// Display and channel names, cached for a while: a burst of events from one new user
+    /// makes one users.info call (both methods are rate limited), and a lookup that hangs
+    /// holds up only events naming the same user or channel, until the timeout.
+    users: Names,
+    channels: Names,
 }
 
 /// Builds the client; with `api_url` (a Slack-compatible server, e.g. a test fake) plain
@@ -69,9 +75,8 @@ impl SlackTransport {
         let bot_token = super::secret_from_env(&config.bot_token_env)?;
         let client = client(config.api_url.as_deref())?;
         let bot_token = SlackApiToken::new(bot_token.into());
-        let auth = client
-            .open_session(&bot_token)
-            .auth_test()
+        let session = client.open_session(&bot_token);
+        let auth = timed("slack auth.test", CALL_TIMEOUT, session.auth_test())
             .await
             .map_err(|e| {
                 TransportError::Auth(format!(
@@ -84,7 +89,21 @@ impl SlackTransport {
             app_token: SlackApiToken::new(app_token.into()),
             bot_token,
             bot_user: auth.user_id.to_string(),
+            call_timeout: CALL_TIMEOUT,
+            name_ttl: NAME_TTL,
         })
+    }
+
+    /// How long one Web API call may take (10 s unless changed; tests shorten it).
+    pub fn with_call_timeout(mut self, limit: Duration) -> SlackTransport {
+        self.call_timeout = limit;
+        self
+    }
+
+    /// How long a looked-up user or channel name is trusted (10 minutes unless changed).
+    pub fn with_name_ttl(mut self, ttl: Duration) -> SlackTransport {
+        self.name_ttl = ttl;
+        self
     }
 }
 
@@ -104,8 +123,9 @@ impl Transport for SlackTransport {
             client: self.client.clone(),
             bot_token: self.bot_token.clone(),
             bot_user: self.bot_user.clone(),
-            users: Default::default(),
-            channels: Default::default(),
+            call_timeout: self.call_timeout,
+            users: Names::new(self.name_ttl, self.call_timeout),
+            channels: Names::new(self.name_ttl, self.call_timeout),
         });
         let environment = Arc::new(
             SlackClientEventsListenerEnvironment::new(self.client.clone()).with_user_state(shared),
@@ -116,7 +136,12 @@ impl Transport for SlackTransport {
             .with_interaction_events(on_interaction);
         let config = SlackClientSocketModeConfig::new().with_max_connections_count(1);
         let listener = SlackClientSocketModeListener::new(&config, environment, callbacks);
-        listener.listen_for(&self.app_token).await.map_err(|e| {
+        let listening = timed(
+            "slack apps.connections.open",
+            self.call_timeout,
+            listener.listen_for(&self.app_token),
+        );
+        listening.await.map_err(|e| {
             TransportError::Auth(format!(
                 "slack: cannot open Socket Mode (is the app token right?): {e}"
             ))
@@ -235,9 +260,10 @@ async fn on_command(
     states: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackCommandEventResponse> {
     let text = event.text.clone().unwrap_or_default();
-    let ack = SlackCommandEventResponse::new(
-        SlackMessageContent::new().with_text(format!("Running `{text}`…")),
-    );
+    let ack = SlackCommandEventResponse::new(SlackMessageContent::new().with_text(format!(
+        "Running `{}`…",
+        escape_text(&text.replace('`', "'"), SLACK)
+    )));
     let Some(shared) = shared(&states).await else {
         return Ok(ack);
     };
@@ -255,7 +281,10 @@ async fn on_command(
             )
             .await;
         let header = shared.thread(channel.clone(), None);
-        let asked = format!("<@{user}> ran `/ferry {}`", incoming.text.replace('`', "'"));
+        let asked = format!(
+            "<@{user}> ran `/ferry {}`",
+            escape_text(&incoming.text.replace('`', "'"), SLACK)
+        );
         let thread_ts = match header.post(&asked).await {
             Ok(ts) => Some(SlackTs::new(ts)),
             Err(e) => {
@@ -339,6 +368,7 @@ impl Shared {
             token: self.bot_token.clone(),
             channel,
             thread_ts,
+            timeout: self.call_timeout,
         }
     }
 
@@ -378,6 +408,11 @@ impl Shared {
             origin: Origin {
                 platform: "slack".into(),
                 channel: Some(channel_name),
+                channel_ids: if is_im {
+                    Vec::new()
+                } else {
+                    vec![channel.to_string()]
+                },
             },
             text,
         }
@@ -385,60 +420,41 @@ impl Shared {
 
     /// The display name of `user`, or its id when Slack cannot say.
     async fn user_name(&self, user: &str) -> String {
-        let mut users = self.users.lock().await;
-        if let Some(name) = users.get(user) {
-            return name.clone();
-        }
-        let session = self.client.open_session(&self.bot_token);
-        let name = match session
-            .users_info(&SlackApiUsersInfoRequest::new(SlackUserId::new(
-                user.to_string(),
-            )))
-            .await
-        {
-            Ok(info) => {
-                let profile = info.user.profile;
-                let display = profile.as_ref().and_then(|p| p.display_name.clone());
-                let real = profile.and_then(|p| p.real_name);
-                [display, real, info.user.name]
-                    .into_iter()
-                    .flatten()
-                    .find(|n| !n.is_empty())
-                    .unwrap_or_else(|| user.to_string())
-            }
-            Err(e) => {
-                tracing::warn!(user, error = %e, "slack: users.info failed");
-                return user.to_string();
-            }
+        let lookup = || async {
+            let session = self.client.open_session(&self.bot_token);
+            let request = SlackApiUsersInfoRequest::new(SlackUserId::new(user.to_string()));
+            let info = session
+                .users_info(&request)
+                .await
+                .map_err(|e| format!("slack users.info: {e}"))?;
+            let profile = info.user.profile;
+            let display = profile.as_ref().and_then(|p| p.display_name.clone());
+            let real = profile.and_then(|p| p.real_name);
+            Ok([display, real, info.user.name]
+                .into_iter()
+                .flatten()
+                .find(|n| !n.is_empty())
+                .unwrap_or_else(|| user.to_string()))
         };
-        users.insert(user.to_string(), name.clone());
-        name
+        (self.users.get(user, lookup).await).unwrap_or_else(|| user.to_string())
     }
 
     /// `#deploys` for channel `C123`, for channel bindings and the audit trail.
     async fn channel_name(&self, channel: &str) -> String {
-        let mut channels = self.channels.lock().await;
-        if let Some(name) = channels.get(channel) {
-            return name.clone();
-        }
-        let session = self.client.open_session(&self.bot_token);
-        let name = match session
-            .conversations_info(&SlackApiConversationsInfoRequest::new(SlackChannelId::new(
-                channel.to_string(),
-            )))
-            .await
-        {
-            Ok(info) => format!(
+        let lookup = || async {
+            let session = self.client.open_session(&self.bot_token);
+            let request =
+                SlackApiConversationsInfoRequest::new(SlackChannelId::new(channel.to_string()));
+            let info = session
+                .conversations_info(&request)
+                .await
+                .map_err(|e| format!("slack conversations.info: {e}"))?;
+            Ok(format!(
                 "#{}",
                 info.channel.name.unwrap_or_else(|| channel.to_string())
-            ),
-            Err(e) => {
-                tracing::warn!(channel, error = %e, "slack: conversations.info failed");
-                return format!("#{channel}");
-            }
+            ))
         };
-        channels.insert(channel.to_string(), name.clone());
-        name
+        (self.channels.get(channel, lookup).await).unwrap_or_else(|| format!("#{channel}"))
     }
 }
 
@@ -467,22 +483,33 @@ struct SlackThread {
     token: SlackApiToken,
     channel: String,
     thread_ts: Option<SlackTs>,
+    timeout: Duration,
+}
+
+/// Text is sent with `parse: none` and `link_names: false`: Slack turns nothing in it into a
+/// link or mention; only markup ferry wrote itself (escaped user text cannot be) is markup.
+fn plain(request: SlackApiChatPostMessageRequest) -> SlackApiChatPostMessageRequest {
+    request.with_parse("none".into()).with_link_names(false)
 }
 
 #[async_trait::async_trait]
 impl Thread for SlackThread {
     async fn post(&self, text: &str) -> Result<String, String> {
         let session = self.client.open_session(&self.token);
-        let request = SlackApiChatPostMessageRequest::new(
-            SlackChannelId::new(self.channel.clone()),
-            SlackMessageContent::new().with_text(text.to_string()),
+        let request = plain(
+            SlackApiChatPostMessageRequest::new(
+                SlackChannelId::new(self.channel.clone()),
+                SlackMessageContent::new().with_text(text.to_string()),
+            )
+            .opt_thread_ts(self.thread_ts.clone()),
+        );
+        timed(
+            "slack chat.postMessage",
+            self.timeout,
+            session.chat_post_message(&request),
         )
-        .opt_thread_ts(self.thread_ts.clone());
-        session
-            .chat_post_message(&request)
-            .await
-            .map(|r| r.ts.to_string())
-            .map_err(|e| e.to_string())
+        .await
+        .map(|r| r.ts.to_string())
     }
 
     /// The text as a section (Block Kit limits sections to 3000 characters, so longer text
@@ -517,18 +544,22 @@ impl Thread for SlackThread {
         ]))
         .map_err(|e| format!("cannot build buttons: {e}"))?;
         let session = self.client.open_session(&self.token);
-        let request = SlackApiChatPostMessageRequest::new(
-            SlackChannelId::new(self.channel.clone()),
-            SlackMessageContent::new()
-                .with_text(text.to_string())
-                .with_blocks(blocks),
+        let request = plain(
+            SlackApiChatPostMessageRequest::new(
+                SlackChannelId::new(self.channel.clone()),
+                SlackMessageContent::new()
+                    .with_text(text.to_string())
+                    .with_blocks(blocks),
+            )
+            .opt_thread_ts(self.thread_ts.clone()),
+        );
+        timed(
+            "slack chat.postMessage",
+            self.timeout,
+            session.chat_post_message(&request),
         )
-        .opt_thread_ts(self.thread_ts.clone());
-        session
-            .chat_post_message(&request)
-            .await
-            .map(|r| r.ts.to_string())
-            .map_err(|e| e.to_string())
+        .await
+        .map(|r| r.ts.to_string())
     }
 
     async fn edit(&self, id: &str, text: &str) -> Result<(), String> {
@@ -537,12 +568,16 @@ impl Thread for SlackThread {
             SlackChannelId::new(self.channel.clone()),
             SlackMessageContent::new().with_text(text.to_string()),
             SlackTs::new(id.to_string()),
-        );
-        session
-            .chat_update(&request)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        )
+        .with_parse("none".into())
+        .with_link_names(false);
+        timed(
+            "slack chat.update",
+            self.timeout,
+            session.chat_update(&request),
+        )
+        .await
+        .map(|_| ())
     }
 }
 

@@ -1,5 +1,7 @@
 //! Plain-text rendering of a `Reply`, for the shell and `ferry run`: headline, then detail;
-//! tables aligned in columns. Nothing is ever cut.
+//! tables aligned in columns. Nothing is ever cut: a terminal scrolls and pipes, and nobody
+//! else is notified, so unlike chat (at most `markdown::MAX_PIECES` messages) the shell shows
+//! every line; it is where a cut chat reply points for the rest.
 
 use crate::command::{Block, Reply};
 

@@ -89,14 +89,13 @@ impl Context<'_> {
         if config.channels.is_empty() || self.origin.platform == "shell" {
             return Ok(());
         }
-        let here = format!(
-            "{}:{}",
-            self.origin.platform,
-            self.origin.channel.as_deref().unwrap_or("direct message")
-        );
-        if config.channels.iter().any(|c| c == &here) {
+        // The channel's name and, where the platform gives them, its ids (`discord:<id>`,
+        // `discord:<server id>/#name`): a binding may name any of them.
+        let names = self.origin.bindings();
+        if config.channels.iter().any(|c| names.contains(c)) {
             return Ok(());
         }
+        let here = names.first().map(String::as_str).unwrap_or("here");
         Err(CommandError::Refused(
             UserError::new(format!(
                 "{env} commands are accepted only in {}; this was typed in {here}",

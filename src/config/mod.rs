@@ -209,6 +209,18 @@ impl Config {
                     ));
                 }
             }
+            for channel in &env.channels {
+                if let Some(problem) = discord_binding_problem(channel) {
+                    let line = text
+                        .find(&format!("\"{channel}\""))
+                        .map(|at| line_of(text, at));
+                    return Err(ConfigError::new(
+                        label,
+                        line,
+                        format!("environment {name}: channel `{channel}` {problem}"),
+                    ));
+                }
+            }
             if env.concurrency == 0 {
                 return Err(ConfigError::new(
                     label,
@@ -345,4 +357,33 @@ fn default_store() -> StoreConfig {
         url: default_store_url(),
         seed: None,
     }
+}
+
+/// Why a `discord:` channel binding cannot be used, if it cannot. Channel names repeat across
+/// the servers a bot is in, so a binding names the channel by id or within one server.
+fn discord_binding_problem(binding: &str) -> Option<String> {
+    let channel = binding.strip_prefix("discord:")?;
+    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    if digits(channel) {
+        return None;
+    }
+    if let Some((server, name)) = channel.split_once('/')
+        && digits(server)
+        && name.len() > 1
+        && name.starts_with('#')
+    {
+        return None;
+    }
+    let name = channel
+        .rsplit('/')
+        .next()
+        .unwrap_or(channel)
+        .trim_start_matches('#');
+    let name = if name.is_empty() { "deploys" } else { name };
+    Some(format!(
+        "does not say which server's channel it means (a name like #{name} can exist in every \
+         server the bot is in): write the channel's id, `discord:123456789012345678` (in Discord: \
+         Developer Mode on, right-click the channel, Copy Channel ID), or the server's id and \
+         the name, `discord:<server id>/#{name}`"
+    ))
 }

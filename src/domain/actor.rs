@@ -44,7 +44,11 @@ impl fmt::Display for Actor {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     pub platform: String,
+    /// What people call the channel (`#deploys`), for replies and the audit trail.
     pub channel: Option<String>,
+    /// Unambiguous names of the same channel that channel bindings may use: its id
+    /// (`C024BE91L`, `123456789012345678`) and, on Discord, `<server id>/#<name>`.
+    pub channel_ids: Vec<String>,
 }
 
 impl Origin {
@@ -52,6 +56,16 @@ impl Origin {
         Origin {
             platform: "shell".into(),
             channel: None,
+            channel_ids: Vec::new(),
         }
+    }
+
+    /// Every `<platform>:<channel>` this origin answers to in a channel binding.
+    pub fn bindings(&self) -> Vec<String> {
+        let name = self.channel.as_deref().unwrap_or("direct message");
+        std::iter::once(name)
+            .chain(self.channel_ids.iter().map(String::as_str))
+            .map(|c| format!("{}:{c}", self.platform))
+            .collect()
     }
 }

@@ -350,6 +350,12 @@ struct Fake {
     readies: usize,
     users: HashMap<u64, String>,
     channels: HashMap<u64, ChannelInfo>,
+    /// Names given with `add_named_channel`; others are `channel-<id>`.
+    channel_names: HashMap<u64, String>,
+    /// Message edits (PATCH of a channel message or an interaction's message) never answer.
+    hang_edits: bool,
+    /// This many of the next `POST /channels/{c}/messages` never answer.
+    hang_posts: usize,
     messages: HashMap<u64, StoredMessage>,
     interactions: HashMap<u64, InteractionState>,
     commands: Vec<Command>,
@@ -390,6 +396,9 @@ impl FakeDiscord {
             readies: 0,
             users,
             channels: HashMap::new(),
+            channel_names: HashMap::new(),
+            hang_edits: false,
+            hang_posts: 0,
             messages: HashMap::new(),
             interactions: HashMap::new(),
             commands: Vec::new(),
@@ -456,6 +465,27 @@ impl FakeDiscord {
                 guild_id,
                 recipient: None,
             });
+    }
+
+    /// As `add_channel`, for a server channel with a name (`deploys`, without `#`); renaming
+    /// a known channel changes only its name.
+    pub fn add_named_channel(&self, channel_id: u64, guild_id: u64, name: &str) {
+        self.add_channel(channel_id, Some(guild_id));
+        self.lock()
+            .channel_names
+            .insert(channel_id, name.to_string());
+    }
+
+    /// From now on every message edit (`PATCH /channels/{c}/messages/{m}` and
+    /// `PATCH /webhooks/{app}/{token}/messages/{m}`) is accepted and never answered.
+    pub fn hang_edits(&self, on: bool) {
+        self.lock().hang_edits = on;
+    }
+
+    /// The next `n` messages the bot posts (`POST /channels/{c}/messages`) are accepted and
+    /// never answered, nor created.
+    pub fn hang_next_posts(&self, n: usize) {
+        self.lock().hang_posts = n;
     }
 
     /// A user sends a message; it is dispatched as MESSAGE_CREATE with the next sequence number
@@ -853,7 +883,11 @@ impl Fake {
                 "id": id.to_string(),
                 "type": 0,
                 "guild_id": g.to_string(),
-                "name": format!("channel-{id}"),
+                "name": self
+                    .channel_names
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("channel-{id}")),
                 "position": 0,
                 "permission_overwrites": [],
                 "nsfw": false,
@@ -1509,6 +1543,23 @@ async fn rest(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_string();
+    let hang_post = method == Method::POST && path.ends_with("/messages") && {
+        let mut st = lock(&shared);
+        let hang = st.hang_posts > 0;
+        st.hang_posts = st.hang_posts.saturating_sub(1);
+        hang
+    };
+    let hang_edit =
+        method == Method::PATCH && path.contains("/messages/") && lock(&shared).hang_edits;
+    if hang_post || hang_edit {
+        lock(&shared).requests.push(RequestLog {
+            method: method.to_string(),
+            path,
+            status: 0,
+            error: Some(json!("hung by the test")),
+        });
+        return std::future::pending().await;
+    }
     let mut st = lock(&shared);
     let (status, value) = route(&mut st, &method, &uri, &headers, &body);
     st.requests.push(RequestLog {

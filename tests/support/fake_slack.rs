@@ -485,6 +485,10 @@ struct Inner {
     response_urls: HashMap<String, String>,
     live: Vec<LiveSocket>,
     failures: Vec<(String, Failure)>,
+    /// Calls that never answer: (method, and if set, a parameter and its value).
+    hangs: Vec<(String, Option<(String, String)>)>,
+    /// Socket Mode upgrades answered 401, as for an expired ticket.
+    refuse_sockets: bool,
     echo_bot_messages: bool,
     refresh_grace: Duration,
     rec: Recorded,
@@ -723,6 +727,8 @@ impl FakeSlack {
                 response_urls: HashMap::new(),
                 live: Vec::new(),
                 failures: Vec::new(),
+                hangs: Vec::new(),
+                refuse_sockets: false,
                 echo_bot_messages: false,
                 refresh_grace: DEFAULT_REFRESH_GRACE,
                 rec: Recorded::default(),
@@ -844,6 +850,31 @@ impl FakeSlack {
             .lock()
             .failures
             .push((method.into(), Failure::RateLimited(retry_after_secs)));
+    }
+
+    /// Every later call of `method` is accepted and never answered (the connection stays open),
+    /// like a Slack endpoint that hangs. The call is recorded with the error `hung`.
+    pub async fn hang(&self, method: &str) {
+        self.shared.lock().hangs.push((method.into(), None));
+    }
+
+    /// Later calls of `method` whose parameter `param` is `value` never answer.
+    pub async fn hang_when(&self, method: &str, param: &str, value: &str) {
+        self.shared
+            .lock()
+            .hangs
+            .push((method.into(), Some((param.into(), value.into()))));
+    }
+
+    /// Calls made from now on answer again (hung calls stay hung).
+    pub async fn unhang(&self) {
+        self.shared.lock().hangs.clear();
+    }
+
+    /// Socket Mode upgrades are refused with 401 (the ticket is still used up), so the client
+    /// keeps failing to connect and retrying.
+    pub async fn refuse_sockets(&self, on: bool) {
+        self.shared.lock().refuse_sockets = on;
     }
 
     /// Like real Slack with `message.channels`/`message.im` subscriptions: every
@@ -1385,6 +1416,24 @@ async fn web_api(
         .map(str::to_string);
     let at_ms = shared.ms();
 
+    let hangs = shared.lock().hangs.iter().any(|(m, when)| {
+        *m == method
+            && when
+                .as_ref()
+                .is_none_or(|(k, v)| str_param(&params, k).as_deref() == Some(v.as_str()))
+    });
+    if hangs {
+        shared.lock().rec.calls.push(ApiCall {
+            method,
+            http_method: http_method.to_string(),
+            content_type,
+            token,
+            params,
+            error: Some("hung".into()),
+            at_ms,
+        });
+        return std::future::pending().await;
+    }
     let (response, error) = dispatch(&shared, &method, token.as_deref(), &params, at_ms);
     shared.lock().rec.calls.push(ApiCall {
         method,
@@ -1781,6 +1830,9 @@ async fn socket_mode(
         match inner.tickets.get_mut(&ticket) {
             Some(used) if !*used => *used = true,
             _ => return (StatusCode::UNAUTHORIZED, "invalid or used ticket").into_response(),
+        }
+        if inner.refuse_sockets {
+            return (StatusCode::UNAUTHORIZED, "ticket expired").into_response();
         }
     }
     ws.on_upgrade(move |socket| serve_socket(shared, socket, ticket))
