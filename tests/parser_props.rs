@@ -5,7 +5,7 @@
 //! `env` set command that parses carries a value without control characters and at most 4096
 //! bytes long.
 
-use ferry::command::{Command, MAX_LINE_BYTES, parse};
+use ferry::command::{Env, MAX_LINE_BYTES, parse};
 use ferry::domain::MAX_VALUE_BYTES;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
@@ -202,7 +202,7 @@ fn check(line: &str) -> Result<(), TestCaseError> {
             }
         }
         Ok(command) => {
-            if let Command::Env(env) = command
+            if let Some(env) = command.get::<Env>()
                 && let Some(value) = &env.value
             {
                 let value = value.as_str();
@@ -280,8 +280,8 @@ proptest! {
         let shown = if quoted { format!("\"{value}\"") } else { value.clone() };
         let line = format!("env staging.ms-users.{key} {shown} -- why");
         check(&line)?;
-        if let Ok(Command::Env(env)) = parse(&line) {
-            let parsed = env.value.expect("a set command has a value");
+        if let Some(env) = parse(&line).ok().as_ref().and_then(|c| c.get::<Env>()) {
+            let parsed = env.value.clone().expect("a set command has a value");
             // The value is (part of) what was typed, never more; exactly it when it needs no
             // quoting or was quoted.
             prop_assert!(value.contains(parsed.as_str()), "{parsed:?} from {line:?}");
@@ -311,9 +311,13 @@ fn the_examples_from_the_design_parse() {
     ] {
         assert!(parse(line).is_ok(), "{line}: {:?}", parse(line));
     }
-    let Ok(Command::Env(env)) = parse("env staging.ms-users.version 3.5.7 -- hotfix") else {
+    let parsed = parse("env staging.ms-users.version 3.5.7 -- hotfix");
+    let Some(env) = parsed.as_ref().ok().and_then(|c| c.get::<Env>()) else {
         panic!("not an env command");
     };
-    assert_eq!(env.value.map(|v| v.into_string()), Some("3.5.7".into()));
+    assert_eq!(
+        env.value.clone().map(|v| v.into_string()),
+        Some("3.5.7".into())
+    );
     assert_eq!(env.reason.as_deref(), Some("hotfix"));
 }

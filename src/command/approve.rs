@@ -14,11 +14,13 @@
 use super::args::Args;
 use super::context::Context;
 use super::error::{CommandError, ParseError, UserError};
+use super::registry::Run;
 use super::{Info, Reply, render};
 use crate::config::EnvironmentConfig;
 use crate::domain::{ApprovalRequest, ApprovalStatus, Name, NewApproval};
 use crate::engine::Expected;
 use crate::policy::{Permission, Verb, on};
+use crate::store::Store;
 
 pub const PENDING: Info = Info {
     name: "pending",
@@ -26,6 +28,8 @@ pub const PENDING: Info = Info {
     summary: "approval requests waiting for approvers",
     detail: "Lists open requests with what they would deploy, who asked, approvals so far and \
 when they expire.",
+    example: "pending production",
+    parse: |args| Ok(Box::new(parse_pending(args)?)),
 };
 
 pub const APPROVE: Info = Info {
@@ -34,6 +38,8 @@ pub const APPROVE: Info = Info {
     summary: "approve someone else's converge request (needs approve:<env>)",
     detail: "When the last approval arrives the converge runs. You cannot approve your own \
 request; approving twice counts once. A request whose desired state moved is stale.",
+    example: "approve 7",
+    parse: |args| Ok(Box::new(parse_decide(args, true)?)),
 };
 
 pub const DENY: Info = Info {
@@ -41,6 +47,8 @@ pub const DENY: Info = Info {
     usage: "deny <id> [reason…]",
     summary: "refuse a converge request (approvers, or the requester to withdraw it)",
     detail: "Closes the request; the requester can ask again with `converge <env>`.",
+    example: "deny 7 wrong version",
+    parse: |args| Ok(Box::new(parse_decide(args, false)?)),
 };
 
 /// A parsed `pending`.
@@ -172,7 +180,7 @@ pub async fn request(
 }
 
 impl Pending {
-    pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+    async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         if let Some(env) = &self.env {
             ctx.environment(env)?;
         }
@@ -223,7 +231,7 @@ impl Pending {
 }
 
 impl Decide {
-    pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+    async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         let Some(found) = ctx.store.approval(self.id).await? else {
             return Err(CommandError::Invalid(
                 UserError::new(format!("there is no approval request #{}", self.id))
@@ -310,7 +318,7 @@ impl Decide {
         // Everything that could refuse the converge is checked before the request is closed,
         // so that a refusal leaves it pending.
         ctx.ensure_unlocked(&env).await?;
-        let override_note = super::converge::check_freeze(ctx, &env, config, found.request.force)?;
+        let override_note = super::gates::check_freeze(ctx, &env, config, found.request.force)?;
         // Closing is the claim: of two approvers racing, only one runs the converge.
         if !ctx
             .store
@@ -332,7 +340,7 @@ impl Decide {
             revision: found.request.revision,
             plan: Some((found.request.plan.clone(), found.request.digest.clone())),
         };
-        let deployed = super::converge::run(
+        let deployed = super::outcome::converge_as(
             ctx,
             &env,
             config,
@@ -360,7 +368,7 @@ impl Decide {
                 return Err(e);
             }
         };
-        let deployed = super::converge::with_override(deployed, &env, override_note);
+        let deployed = super::gates::with_override(deployed, &env, override_note);
         Ok(Reply::wrapping(
             format!(
                 "request #{} approved by {}: converging {env}@{} as asked by {}",
@@ -422,24 +430,70 @@ impl Decide {
     }
 }
 
+#[async_trait::async_trait]
+impl Run for Pending {
+    fn env(&self) -> Option<&Name> {
+        self.env.as_ref()
+    }
+
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        self.clone().run(ctx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+#[async_trait::async_trait]
+impl Run for Decide {
+    /// The request names the environment: the audit trail records it.
+    async fn audited_env(&self, store: &dyn Store) -> Option<Name> {
+        store
+            .approval(self.id)
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.request.env)
+    }
+
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        self.clone().run(ctx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::command::{Command, parse};
+    use super::*;
+    use crate::command::parse;
 
     #[test]
     fn parses_ids_and_reasons() {
-        let Ok(Command::Decide(d)) = parse("approve #7") else {
+        let Some(d) = parse("approve #7")
+            .ok()
+            .and_then(|c| c.get::<Decide>().cloned())
+        else {
             panic!()
         };
         assert!(d.approve && d.id == 7);
-        let Ok(Command::Decide(d)) = parse("deny 7 not during the incident") else {
+        let Some(d) = parse("deny 7 not during the incident")
+            .ok()
+            .and_then(|c| c.get::<Decide>().cloned())
+        else {
             panic!()
         };
         assert_eq!(d.reason.as_deref(), Some("not during the incident"));
         assert!(parse("approve").is_err());
         assert!(parse("approve x").is_err());
         assert!(parse("approve 7 because").is_err());
-        let Ok(Command::Pending(p)) = parse("pending production") else {
+        let Some(p) = parse("pending production")
+            .ok()
+            .and_then(|c| c.get::<Pending>().cloned())
+        else {
             panic!()
         };
         assert_eq!(p.env.unwrap().as_str(), "production");

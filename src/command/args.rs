@@ -23,6 +23,11 @@ impl Args {
         }
     }
 
+    /// The command's usage line.
+    pub fn usage(&self) -> &'static str {
+        self.usage
+    }
+
     /// An error that shows this command's usage.
     pub fn error(&self, message: impl Into<String>) -> ParseError {
         ParseError::with_usage(message, self.usage)

@@ -7,6 +7,7 @@
 use super::args::Args;
 use super::context::Context;
 use super::error::{CommandError, ParseError};
+use super::registry::Run;
 use super::{Info, Reply, render};
 use crate::domain::{AuditFilter, Name};
 use crate::policy::Permission;
@@ -17,6 +18,8 @@ pub const INFO: Info = Info {
     summary: "every command attempted: who, where, what, outcome",
     detail: "Newest first, 20 entries unless `--limit` (up to 1000) says otherwise. `--user` \
 matches an identity (`slack:U024BE7LH`), a user id or a display name.",
+    example: "audit staging --user alice --limit 20",
+    parse: |args| Ok(Box::new(parse(args)?)),
 };
 
 /// A parsed `audit` command.
@@ -39,7 +42,7 @@ pub fn parse(mut args: Args) -> Result<Audit, ParseError> {
 }
 
 impl Audit {
-    pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+    async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         if let Some(env) = &self.env {
             ctx.environment(env)?;
         }
@@ -76,20 +79,39 @@ impl Audit {
     }
 }
 
+#[async_trait::async_trait]
+impl Run for Audit {
+    fn env(&self) -> Option<&Name> {
+        self.env.as_ref()
+    }
+
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        self.clone().run(ctx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::command::{Command, parse};
+    use super::*;
+    use crate::command::parse;
 
     #[test]
     fn parses_filters() {
-        let Ok(Command::Audit(a)) = parse("audit staging --user alice --limit 5") else {
+        let Some(a) = parse("audit staging --user alice --limit 5")
+            .ok()
+            .and_then(|c| c.get::<Audit>().cloned())
+        else {
             panic!()
         };
         assert_eq!(
             (a.env.unwrap().as_str(), a.user.as_deref(), a.limit),
             ("staging", Some("alice"), 5)
         );
-        let Ok(Command::Audit(a)) = parse("audit") else {
+        let Some(a) = parse("audit").ok().and_then(|c| c.get::<Audit>().cloned()) else {
             panic!()
         };
         assert_eq!((a.env, a.user, a.limit), (None, None, 20));

@@ -6,13 +6,13 @@
 
 use super::args::Args;
 use super::context::Context;
-use super::error::{CommandError, ParseError, UserError};
-use super::outcome::{converge_reply, engine_error};
+use super::error::{CommandError, ParseError};
+use super::gates::{check_freeze, with_override};
+use super::outcome::converge_as;
+use super::registry::Run;
 use super::{Info, Reply};
-use crate::config::EnvironmentConfig;
-use crate::domain::{DeployKind, Name};
-use crate::engine::{ConvergeRequest, Expected};
-use crate::policy::{Verb, frozen, on};
+use crate::domain::Name;
+use crate::policy::{Verb, on};
 
 pub const INFO: Info = Info {
     name: "converge",
@@ -23,6 +23,8 @@ the environment's waves and concurrency, verifying each. The first failure stops
 (and rolls back what it touched where `auto_rollback` is on). `--force` redeploys every service, \
 and overrides a freeze window for someone holding `force:<env>`. Where the environment needs \
 approvals, the converge becomes a request others approve.",
+    example: "converge staging",
+    parse: |args| Ok(Box::new(parse(args)?)),
 };
 
 /// A parsed `converge` command.
@@ -41,7 +43,7 @@ pub fn parse(mut args: Args) -> Result<Converge, ParseError> {
 }
 
 impl Converge {
-    pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+    async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         let config = ctx.environment(&self.env)?;
         ctx.require(on(Verb::Converge, &self.env))?;
         ctx.ensure_unlocked(&self.env).await?;
@@ -49,92 +51,39 @@ impl Converge {
         if config.approvals > 0 {
             return super::approve::request(ctx, &self.env, config, self.force).await;
         }
-        let reply = run(ctx, &self.env, config, ctx.actor, self.force, None).await?;
+        let reply = converge_as(ctx, &self.env, config, ctx.actor, self.force, None).await?;
         Ok(with_override(reply, &self.env, override_note))
     }
 }
 
-/// Refuses a converge inside a freeze window unless `--force` by someone holding
-/// `force:<env>`; then returns the note to record and announce.
-pub fn check_freeze(
-    ctx: &Context<'_>,
-    env: &Name,
-    config: &EnvironmentConfig,
-    force: bool,
-) -> Result<Option<String>, CommandError> {
-    let Some((window, ends)) = frozen(&config.freeze, ctx.now()) else {
-        return Ok(None);
-    };
-    let until = format!("{} ({})", window.local(ends), super::render::time(ends));
-    if !force {
-        return Err(CommandError::Refused(
-            UserError::new(format!(
-                "{env} is frozen ({}) until {until}: converges are refused",
-                window.describe()
-            ))
-            .try_instead(format!(
-                "converge {env} after the freeze, or `converge {env} --force` (needs force:{env}; audited and announced)"
-            )),
-        ));
+#[async_trait::async_trait]
+impl Run for Converge {
+    fn env(&self) -> Option<&Name> {
+        Some(&self.env)
     }
-    ctx.require(on(Verb::Force, env))?;
-    Ok(Some(format!(
-        "{} overrode the freeze of {env} ({}, until {until})",
-        ctx.actor,
-        window.describe()
-    )))
-}
 
-/// Adds the freeze override to the reply and to what the transports announce.
-pub fn with_override(mut reply: Reply, env: &Name, note: Option<String>) -> Reply {
-    if let Some(note) = note {
-        reply.alert = Some((
-            env.clone(),
-            format!("Forced deploy during a freeze: {note}. {}", reply.headline),
-        ));
-        reply = reply.text(format!("Freeze overridden: {note}."));
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        self.clone().run(ctx).await
     }
-    reply
-}
 
-/// Converges `env` for `actor`: what `converge` does once policy said yes, and what an
-/// approved request runs (bound by `expect` to the revision and plan that were approved).
-pub async fn run(
-    ctx: &Context<'_>,
-    env: &Name,
-    config: &EnvironmentConfig,
-    actor: &crate::domain::Actor,
-    force: bool,
-    expect: Option<Expected>,
-) -> Result<Reply, CommandError> {
-    let request = ConvergeRequest {
-        env,
-        config,
-        base_dir: &ctx.config.base_dir,
-        actor,
-        force,
-        kind: DeployKind::Converge,
-        events: ctx.events,
-        expect,
-        only: None,
-    };
-    let outcome = ctx
-        .engine
-        .converge(&request)
-        .await
-        .map_err(|e| engine_error(env, e))?;
-    Ok(converge_reply(env, outcome))
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::command::{Command, parse};
+    use super::*;
+    use crate::command::parse;
 
     #[test]
     fn needs_an_environment() {
         let err = parse("converge").unwrap_err();
         assert!(err.try_instead.unwrap().starts_with("converge <env>"));
-        let Ok(Command::Converge(c)) = parse("converge production --force") else {
+        let Some(c) = parse("converge production --force")
+            .ok()
+            .and_then(|c| c.get::<Converge>().cloned())
+        else {
             panic!()
         };
         assert!(c.force);

@@ -7,6 +7,7 @@
 use super::args::Args;
 use super::context::Context;
 use super::error::{CommandError, ParseError};
+use super::registry::Run;
 use super::{Info, Reply, render};
 use crate::domain::{DeployStatus, Name};
 use crate::policy::Permission;
@@ -17,6 +18,8 @@ pub const INFO: Info = Info {
     summary: "recent deploys with outcome and duration",
     detail: "Newest first, 10 unless `--limit` (up to 200) says otherwise. A deploy whose process \
 died shows as interrupted.",
+    example: "deploys staging --limit 5",
+    parse: |args| Ok(Box::new(parse(args)?)),
 };
 
 /// A parsed `deploys` command.
@@ -35,7 +38,7 @@ pub fn parse(mut args: Args) -> Result<Deploys, ParseError> {
 }
 
 impl Deploys {
-    pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+    async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         ctx.environment(&self.env)?;
         ctx.require(Permission::read())?;
         ctx.engine.reap(&self.env).await?;
@@ -79,5 +82,20 @@ impl Deploys {
             ],
             rows,
         ))
+    }
+}
+
+#[async_trait::async_trait]
+impl Run for Deploys {
+    fn env(&self) -> Option<&Name> {
+        Some(&self.env)
+    }
+
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        self.clone().run(ctx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

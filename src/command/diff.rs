@@ -11,6 +11,7 @@
 use super::args::Args;
 use super::context::Context;
 use super::error::{CommandError, ParseError, UserError};
+use super::registry::Run;
 use super::{Info, Reply};
 use crate::domain::{Document, Name, diff};
 use crate::policy::Permission;
@@ -22,6 +23,8 @@ pub const INFO: Info = Info {
     detail: "`diff staging` shows what the last revision changed; `diff staging 12` compares \
 staging@12 with the head; `diff staging 12 15` two revisions; `diff staging production` two \
 environments' desired states.",
+    example: "diff staging production",
+    parse: |args| Ok(Box::new(parse(args)?)),
 };
 
 /// A parsed `diff` command.
@@ -90,7 +93,7 @@ impl Diff {
         }
     }
 
-    pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+    async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         ctx.require(Permission::read())?;
         let (left, right) = match &self {
             Diff::Environments { a, b } => {
@@ -185,14 +188,29 @@ async fn side(ctx: &Context<'_>, env: &Name, number: Option<u64>) -> Result<Side
     })
 }
 
+#[async_trait::async_trait]
+impl Run for Diff {
+    fn env(&self) -> Option<&Name> {
+        Some(self.env())
+    }
+
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        self.clone().run(ctx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Diff;
-    use crate::command::{Command, parse};
+    use crate::command::parse;
 
     fn diff(text: &str) -> Diff {
-        match parse(text) {
-            Ok(Command::Diff(d)) => d,
+        match parse(text).map(|c| c.get::<Diff>().cloned()) {
+            Ok(Some(d)) => d,
             other => panic!("{text}: {other:?}"),
         }
     }

@@ -10,6 +10,7 @@
 use super::args::Args;
 use super::context::{Context, Written};
 use super::error::{CommandError, ParseError, UserError, invalid};
+use super::registry::Run;
 use super::{Info, Reply};
 use crate::domain::{Document, KeyPath, Name, Target, Value, nearest};
 use crate::policy::{Permission, Verb, on};
@@ -22,6 +23,8 @@ pub const INFO: Info = Info {
 `env staging.ms-users.version` one key. `env staging.ms-users.version 3.5.7 -- hotfix` sets a key \
 and records the reason. Nested keys use dots: `env staging.ms-users.config.LOG_LEVEL debug`. \
 Quote values with spaces. Add `--new` to create a service the environment does not have yet.",
+    example: "env staging.ms-users.version 3.5.7 -- hotfix",
+    parse: |args| Ok(Box::new(parse(args)?)),
 };
 
 /// A parsed `env` command.
@@ -72,7 +75,7 @@ pub fn parse(mut args: Args) -> Result<Env, ParseError> {
 }
 
 impl Env {
-    pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+    async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         ctx.environment(&self.target.env)?;
         match self.value.clone() {
             None => self.show(ctx).await,
@@ -238,13 +241,29 @@ pub fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
+#[async_trait::async_trait]
+impl Run for Env {
+    fn env(&self) -> Option<&Name> {
+        Some(&self.target.env)
+    }
+
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        self.clone().run(ctx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::command::{Command, parse};
+    use super::*;
+    use crate::command::parse;
 
     fn env(text: &str) -> super::Env {
-        match parse(text) {
-            Ok(Command::Env(e)) => e,
+        match parse(text).map(|c| c.get::<Env>().cloned()) {
+            Ok(Some(e)) => e,
             other => panic!("{text}: {other:?}"),
         }
     }

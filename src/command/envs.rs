@@ -3,6 +3,7 @@
 
 use super::context::{Context, describe_lock};
 use super::error::CommandError;
+use super::registry::{Run, no_args};
 use super::status::observe_all;
 use super::{Info, Reply, render};
 use crate::deploy::Live;
@@ -17,6 +18,8 @@ pub const INFO: Info = Info {
     detail: "One line per configured environment. `applied` is the revision of the last \
 successful deploy; `state` counts services not yet applied and services whose live version \
 differs from the applied one (drift).",
+    example: "envs",
+    parse: no_args::<Envs>,
 };
 
 pub async fn execute(ctx: &Context<'_>) -> Result<Reply, CommandError> {
@@ -127,4 +130,19 @@ pub async fn execute(ctx: &Context<'_>) -> Result<Reply, CommandError> {
             rows,
         ),
     )
+}
+
+/// A parsed `envs` (it takes no arguments).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Envs;
+
+#[async_trait::async_trait]
+impl Run for Envs {
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        execute(ctx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }

@@ -3,6 +3,7 @@
 use super::args::Args;
 use super::context::Context;
 use super::error::{CommandError, ParseError, UserError};
+use super::registry::Run;
 use super::{COMMANDS, Info, Reply};
 use crate::domain::nearest;
 
@@ -11,6 +12,8 @@ pub const INFO: Info = Info {
     usage: "help [<command>]",
     summary: "list commands, or explain one",
     detail: "`help env` shows how to use `env`.",
+    example: "help env",
+    parse: |args| Ok(Box::new(parse(args)?)),
 };
 
 /// A parsed `help` command.
@@ -27,12 +30,12 @@ pub fn parse(mut args: Args) -> Result<Help, ParseError> {
 
 impl Help {
     /// Built-in commands first, then the user-defined ones of `commands/*.toml`.
-    pub fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+    fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         let custom = &ctx.config.commands;
         let Some(name) = self.command else {
             let mut rows: Vec<Vec<String>> = COMMANDS
                 .iter()
-                .map(|i: &&Info| vec![i.usage.to_string(), i.summary.to_string()])
+                .map(|i: &Info| vec![i.usage.to_string(), i.summary.to_string()])
                 .collect();
             rows.extend(
                 custom
@@ -62,5 +65,16 @@ impl Help {
         Err(CommandError::Invalid(
             UserError::new(format!("there is no command `{name}`")).try_instead(hint),
         ))
+    }
+}
+
+#[async_trait::async_trait]
+impl Run for Help {
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        self.clone().run(ctx)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

@@ -8,6 +8,7 @@ use super::args::Args;
 use super::context::Context;
 use super::env::known_service;
 use super::error::{CommandError, ParseError};
+use super::registry::Run;
 use super::render;
 use super::{Info, Reply};
 use crate::domain::Name;
@@ -19,6 +20,8 @@ pub const INFO: Info = Info {
     summary: "revisions, newest first: who, when, why, what changed",
     detail: "Shows the last 10 revisions unless `--limit` (up to 1000) says otherwise. With a \
 service, only revisions that changed it.",
+    example: "history staging ms-users --limit 20",
+    parse: |args| Ok(Box::new(parse(args)?)),
 };
 
 const DEFAULT_LIMIT: u32 = 10;
@@ -49,7 +52,7 @@ pub fn parse(mut args: Args) -> Result<History, ParseError> {
 }
 
 impl History {
-    pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+    async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         ctx.environment(&self.env)?;
         ctx.require(Permission::read())?;
         let revisions = ctx
@@ -109,20 +112,42 @@ impl History {
     }
 }
 
+#[async_trait::async_trait]
+impl Run for History {
+    fn env(&self) -> Option<&Name> {
+        Some(&self.env)
+    }
+
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        self.clone().run(ctx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::command::{Command, parse};
+    use super::*;
+    use crate::command::parse;
 
     #[test]
     fn parses_service_and_limit_in_any_order() {
-        let Ok(Command::History(h)) = parse("history --limit 5 staging ms-users") else {
+        let Some(h) = parse("history --limit 5 staging ms-users")
+            .ok()
+            .and_then(|c| c.get::<History>().cloned())
+        else {
             panic!()
         };
         assert_eq!(
             (h.env.as_str(), h.service.unwrap().as_str(), h.limit),
             ("staging", "ms-users", 5)
         );
-        let Ok(Command::History(h)) = parse("history staging") else {
+        let Some(h) = parse("history staging")
+            .ok()
+            .and_then(|c| c.get::<History>().cloned())
+        else {
             panic!()
         };
         assert_eq!(h.limit, 10);

@@ -10,6 +10,7 @@
 use super::args::Args;
 use super::context::{Context, describe_lock};
 use super::error::{CommandError, ParseError, UserError};
+use super::registry::Run;
 use super::{Info, Reply, render};
 use crate::domain::{Lock, Name, parse_duration, render_duration};
 use crate::policy::{Verb, on};
@@ -22,6 +23,8 @@ pub const LOCK: Info = Info {
     summary: "block others' changes and converges of an environment",
     detail: "`lock staging database migration --for 2h` holds staging for two hours; without \
 `--for` the lock holds until `unlock staging`. Locking again renews your own lock.",
+    example: "lock staging db migration --for 2h",
+    parse: |args| Ok(Box::new(parse_lock(args)?)),
 };
 
 pub const UNLOCK: Info = Info {
@@ -30,6 +33,8 @@ pub const UNLOCK: Info = Info {
     summary: "release your lock (or, with force:<env>, someone else's)",
     detail: "`unlock staging` releases your lock. `unlock staging --force` breaks another \
 person's lock and needs the `force:<env>` permission.",
+    example: "unlock staging",
+    parse: |args| Ok(Box::new(parse_unlock(args)?)),
 };
 
 /// A parsed `lock` command.
@@ -78,7 +83,7 @@ pub fn parse_unlock(mut args: Args) -> Result<Unlock, ParseError> {
 }
 
 impl LockEnv {
-    pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+    async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         let env = &self.env;
         ctx.environment(env)?;
         ctx.require(on(Verb::Write, env))?;
@@ -113,7 +118,7 @@ impl LockEnv {
 }
 
 impl Unlock {
-    pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+    async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         let env = &self.env;
         ctx.environment(env)?;
         ctx.require(on(Verb::Write, env))?;
@@ -145,19 +150,56 @@ impl Unlock {
     }
 }
 
+#[async_trait::async_trait]
+impl Run for LockEnv {
+    fn env(&self) -> Option<&Name> {
+        Some(&self.env)
+    }
+
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        self.clone().run(ctx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+#[async_trait::async_trait]
+impl Run for Unlock {
+    fn env(&self) -> Option<&Name> {
+        Some(&self.env)
+    }
+
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        self.clone().run(ctx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::command::{Command, parse};
+    use super::*;
+    use crate::command::parse;
     use std::time::Duration;
 
     #[test]
     fn lock_takes_a_reason_and_a_duration_anywhere() {
-        let Ok(Command::Lock(l)) = parse("lock staging database migration --for 2h") else {
+        let Some(l) = parse("lock staging database migration --for 2h")
+            .ok()
+            .and_then(|c| c.get::<LockEnv>().cloned())
+        else {
             panic!()
         };
         assert_eq!(l.reason.as_deref(), Some("database migration"));
         assert_eq!(l.duration, Some(Duration::from_secs(7200)));
-        let Ok(Command::Lock(l)) = parse("lock --for=30m staging") else {
+        let Some(l) = parse("lock --for=30m staging")
+            .ok()
+            .and_then(|c| c.get::<LockEnv>().cloned())
+        else {
             panic!()
         };
         assert_eq!(
@@ -170,7 +212,10 @@ mod tests {
 
     #[test]
     fn unlock_takes_force() {
-        let Ok(Command::Unlock(u)) = parse("unlock staging --force") else {
+        let Some(u) = parse("unlock staging --force")
+            .ok()
+            .and_then(|c| c.get::<Unlock>().cloned())
+        else {
             panic!()
         };
         assert!(u.force);

@@ -1,10 +1,12 @@
 //! Turning what the engine did into a reply: shared by `converge` and `rollback`, so that a
 //! deploy reads the same whichever command started it.
 
+use super::context::Context;
 use super::error::{CommandError, UserError};
 use super::{Reply, render};
-use crate::domain::{DeployStatus, Name};
-use crate::engine::{ConvergeOutcome, EngineError};
+use crate::config::EnvironmentConfig;
+use crate::domain::{DeployKind, DeployStatus, Name};
+use crate::engine::{ConvergeOutcome, ConvergeRequest, EngineError, Expected};
 use crate::store::StoreError;
 
 /// The reply for a finished converge of `env`.
@@ -138,4 +140,33 @@ pub fn engine_error(env: &Name, error: EngineError) -> CommandError {
         }
         EngineError::Store(e) => CommandError::Store(e),
     }
+}
+
+/// Converges `env` for `actor` and renders the outcome: what `converge` does once policy said yes, and what an
+/// approved request runs (bound by `expect` to the revision and plan that were approved).
+pub async fn converge_as(
+    ctx: &Context<'_>,
+    env: &Name,
+    config: &EnvironmentConfig,
+    actor: &crate::domain::Actor,
+    force: bool,
+    expect: Option<Expected>,
+) -> Result<Reply, CommandError> {
+    let request = ConvergeRequest {
+        env,
+        config,
+        base_dir: &ctx.config.base_dir,
+        actor,
+        force,
+        kind: DeployKind::Converge,
+        events: ctx.events,
+        expect,
+        only: None,
+    };
+    let outcome = ctx
+        .engine
+        .converge(&request)
+        .await
+        .map_err(|e| engine_error(env, e))?;
+    Ok(converge_reply(env, outcome))
 }

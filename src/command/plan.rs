@@ -8,6 +8,7 @@ use super::args::Args;
 use super::context::Context;
 use super::error::{CommandError, ParseError};
 use super::outcome::engine_error;
+use super::registry::Run;
 use super::{Info, Reply};
 use crate::domain::{Name, waves};
 use crate::policy::Permission;
@@ -18,6 +19,8 @@ pub const INFO: Info = Info {
     summary: "what converge would deploy, changing nothing",
     detail: "Lists the services whose desired spec differs from what they last ran, in deploy \
 order (waves). With `--force`, every service.",
+    example: "plan staging",
+    parse: |args| Ok(Box::new(parse(args)?)),
 };
 
 /// A parsed `plan` command.
@@ -36,7 +39,7 @@ pub fn parse(mut args: Args) -> Result<Plan, ParseError> {
 }
 
 impl Plan {
-    pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+    async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         let config = ctx.environment(&self.env)?;
         ctx.require(Permission::read())?;
         let (revision, plan) = ctx
@@ -75,13 +78,32 @@ impl Plan {
     }
 }
 
+#[async_trait::async_trait]
+impl Run for Plan {
+    fn env(&self) -> Option<&Name> {
+        Some(&self.env)
+    }
+
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        self.clone().run(ctx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::command::{Command, parse};
+    use super::*;
+    use crate::command::parse;
 
     #[test]
     fn parses_env_and_force() {
-        let Ok(Command::Plan(p)) = parse("plan staging --force") else {
+        let Some(p) = parse("plan staging --force")
+            .ok()
+            .and_then(|c| c.get::<Plan>().cloned())
+        else {
             panic!()
         };
         assert!(p.force && p.env.as_str() == "staging");

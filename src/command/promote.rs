@@ -13,6 +13,7 @@ use super::args::Args;
 use super::context::{Context, Written};
 use super::env::known_service;
 use super::error::{CommandError, ParseError, UserError};
+use super::registry::Run;
 use super::{Info, Reply, render};
 use crate::config::EnvironmentConfig;
 use crate::domain::{Document, KeyPath, Name, Value};
@@ -28,6 +29,8 @@ service of src, or of the services named, into dst. Services missing in dst are 
 those keys. Needs `promote:<dst>`; dst must be listed in src's `promote_to`. Versions must be \
 applied and healthy in src (and past its `soak`); `--force` (needs `force:<dst>`) overrides. \
 Converge dst to apply it.",
+    example: "promote staging production ms-users",
+    parse: |args| Ok(Box::new(parse(args)?)),
 };
 
 /// A parsed `promote` command.
@@ -69,7 +72,7 @@ pub fn parse(mut args: Args) -> Result<Promote, ParseError> {
 }
 
 impl Promote {
-    pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+    async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         let (src, dst) = (&self.src, &self.dst);
         let src_config = ctx.environment(src)?;
         ctx.environment(dst)?;
@@ -270,14 +273,31 @@ async fn unproven(
     Ok(reasons)
 }
 
+#[async_trait::async_trait]
+impl Run for Promote {
+    fn env(&self) -> Option<&Name> {
+        Some(&self.dst)
+    }
+
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        self.clone().run(ctx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::command::{Command, parse};
+    use super::*;
+    use crate::command::parse;
 
     #[test]
     fn parses_services_and_reason() {
-        let Ok(Command::Promote(p)) =
-            parse("promote staging production ms-users ms-billing -- release 42")
+        let Some(p) = parse("promote staging production ms-users ms-billing -- release 42")
+            .ok()
+            .and_then(|c| c.get::<Promote>().cloned())
         else {
             panic!()
         };
@@ -288,7 +308,10 @@ mod tests {
 
     #[test]
     fn force_is_a_flag() {
-        let Ok(Command::Promote(p)) = parse("promote staging production --force") else {
+        let Some(p) = parse("promote staging production --force")
+            .ok()
+            .and_then(|c| c.get::<Promote>().cloned())
+        else {
             panic!()
         };
         assert!(p.force && p.services.is_empty());

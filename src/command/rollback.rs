@@ -12,6 +12,7 @@ use super::args::Args;
 use super::context::{Context, Written};
 use super::error::{CommandError, ParseError, UserError};
 use super::outcome::{converge_reply, engine_error};
+use super::registry::Run;
 use super::{Info, Reply};
 use crate::domain::{DeployKind, DeployStatus, Document, Name, Pin};
 use crate::engine::{ConvergeRequest, EngineError, Expected};
@@ -26,6 +27,8 @@ pub const INFO: Info = Info {
 environment so that promotions do not undo it until `unpin <env>`. `rollback production \
 ms-users` restores one service; `rollback production to 41` a given revision. Needs \
 `rollback:<env>` only.",
+    example: "rollback production ms-users to 41 -- bad release",
+    parse: |args| Ok(Box::new(parse(args)?)),
 };
 
 /// How many deploys back `rollback` looks for the last good revisions.
@@ -78,7 +81,7 @@ pub fn parse(mut args: Args) -> Result<Rollback, ParseError> {
 }
 
 impl Rollback {
-    pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+    async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         let env = &self.env;
         let config = ctx.environment(env)?;
         ctx.require(on(Verb::Rollback, env))?;
@@ -290,13 +293,29 @@ impl Rollback {
     }
 }
 
+#[async_trait::async_trait]
+impl Run for Rollback {
+    fn env(&self) -> Option<&Name> {
+        Some(&self.env)
+    }
+
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        self.clone().run(ctx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::command::{Command, parse};
+    use super::*;
+    use crate::command::parse;
 
     fn rollback(text: &str) -> super::Rollback {
-        match parse(text) {
-            Ok(Command::Rollback(r)) => r,
+        match parse(text).map(|c| c.get::<Rollback>().cloned()) {
+            Ok(Some(r)) => r,
             other => panic!("{text}: {other:?}"),
         }
     }

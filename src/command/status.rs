@@ -7,6 +7,7 @@
 use super::args::Args;
 use super::context::{Context, describe_lock};
 use super::error::{CommandError, ParseError};
+use super::registry::Run;
 use super::{Info, Reply, render};
 use crate::deploy::Live;
 use crate::domain::{KeyPath, Name, ServiceSpec};
@@ -21,6 +22,8 @@ pub const INFO: Info = Info {
     summary: "desired vs applied vs live per service, drift, running deploy",
     detail: "Desired is the head revision; applied is what each service last ran successfully; \
 live is what the deployer observes now. Live differing from applied is drift.",
+    example: "status staging",
+    parse: |args| Ok(Box::new(parse(args)?)),
 };
 
 /// How long observing one service may take before `status` reports it unknown.
@@ -71,7 +74,7 @@ pub async fn observe_all(
 }
 
 impl Status {
-    pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+    async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         let env = &self.env;
         let config = ctx.environment(env)?;
         ctx.require(Permission::read())?;
@@ -184,5 +187,20 @@ impl Status {
             reply = reply.next("Apply it", format!("converge {env}"));
         }
         Ok(reply)
+    }
+}
+
+#[async_trait::async_trait]
+impl Run for Status {
+    fn env(&self) -> Option<&Name> {
+        Some(&self.env)
+    }
+
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        self.clone().run(ctx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

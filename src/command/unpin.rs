@@ -7,6 +7,7 @@
 use super::args::Args;
 use super::context::Context;
 use super::error::{CommandError, ParseError};
+use super::registry::Run;
 use super::{Info, Reply};
 use crate::domain::Name;
 use crate::policy::{Verb, on};
@@ -16,6 +17,8 @@ pub const INFO: Info = Info {
     usage: "unpin <env>",
     summary: "lift the pin a rollback left",
     detail: "Needs `rollback:<env>` or `write:<env>`.",
+    example: "unpin production",
+    parse: |args| Ok(Box::new(parse(args)?)),
 };
 
 /// A parsed `unpin` command.
@@ -32,7 +35,7 @@ pub fn parse(mut args: Args) -> Result<Unpin, ParseError> {
 }
 
 impl Unpin {
-    pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+    async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         let env = &self.env;
         ctx.environment(env)?;
         if ctx.require(on(Verb::Rollback, env)).is_err() {
@@ -45,5 +48,20 @@ impl Unpin {
             )),
             None => Reply::ok(format!("{env} is not pinned; nothing changed")),
         })
+    }
+}
+
+#[async_trait::async_trait]
+impl Run for Unpin {
+    fn env(&self) -> Option<&Name> {
+        Some(&self.env)
+    }
+
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        self.clone().run(ctx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

@@ -9,8 +9,10 @@ use super::args::Args;
 use super::context::{Context, Written};
 use super::env::known_service;
 use super::error::{CommandError, ParseError, UserError};
+use super::registry::Run;
 use super::render;
 use super::{Info, Reply};
+use crate::domain::Name;
 use crate::domain::Target;
 use crate::policy::{Verb, on};
 
@@ -20,6 +22,8 @@ pub const INFO: Info = Info {
     summary: "remove a key or a whole service (one new revision)",
     detail: "`unset staging.ms-billing.image` removes one key; `unset staging.ms-billing` removes \
 the service from staging's desired state (on a protected environment, add `--yes`).",
+    example: "unset staging.ms-users.image",
+    parse: |args| Ok(Box::new(parse(args)?)),
 };
 
 /// A parsed `unset` command.
@@ -49,7 +53,7 @@ pub fn parse(mut args: Args) -> Result<Unset, ParseError> {
 }
 
 impl Unset {
-    pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+    async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         let env = &self.target.env;
         let protected = ctx.environment(env)?.protected;
         ctx.require(on(Verb::Write, env))?;
@@ -102,26 +106,45 @@ impl Unset {
     }
 }
 
+#[async_trait::async_trait]
+impl Run for Unset {
+    fn env(&self) -> Option<&Name> {
+        Some(&self.target.env)
+    }
+
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        self.clone().run(ctx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::command::{Command, parse};
+    use super::*;
+    use crate::command::parse;
 
     #[test]
     fn parses_key_and_service_forms() {
-        let Ok(Command::Unset(u)) = parse("unset staging.ms-billing.image -- cleanup") else {
+        let Some(u) = parse("unset staging.ms-billing.image -- cleanup")
+            .ok()
+            .and_then(|c| c.get::<Unset>().cloned())
+        else {
             panic!()
         };
         assert_eq!(u.target.key.unwrap().as_str(), "image");
         assert_eq!(u.reason.as_deref(), Some("cleanup"));
-        assert!(matches!(
-            parse("unset staging.ms-billing"),
-            Ok(Command::Unset(_))
-        ));
+        assert!(parse("unset staging.ms-billing").is_ok_and(|c| c.get::<Unset>().is_some()));
     }
 
     #[test]
     fn yes_confirms() {
-        let Ok(Command::Unset(u)) = parse("unset production.ms-users --yes") else {
+        let Some(u) = parse("unset production.ms-users --yes")
+            .ok()
+            .and_then(|c| c.get::<Unset>().cloned())
+        else {
             panic!()
         };
         assert!(u.yes);

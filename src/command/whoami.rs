@@ -2,6 +2,7 @@
 
 use super::context::Context;
 use super::error::CommandError;
+use super::registry::{Run, no_args};
 use super::{Info, Reply};
 
 pub const INFO: Info = Info {
@@ -9,6 +10,8 @@ pub const INFO: Info = Info {
     usage: "whoami",
     summary: "your identity, roles and permissions",
     detail: "Identities are `<platform>:<user id>`; `[users]` in the config maps them to roles.",
+    example: "whoami",
+    parse: no_args::<Whoami>,
 };
 
 pub fn execute(ctx: &Context<'_>) -> Result<Reply, CommandError> {
@@ -31,4 +34,19 @@ pub fn execute(ctx: &Context<'_>) -> Result<Reply, CommandError> {
     Ok(Reply::ok(format!("You are {} ({identity})", ctx.actor))
         .text(format!("Roles: {}", or_none(roles)))
         .text(format!("Permissions: {}", or_none(grants))))
+}
+
+/// A parsed `whoami` (it takes no arguments).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Whoami;
+
+#[async_trait::async_trait]
+impl Run for Whoami {
+    async fn execute(&self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
+        execute(ctx)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
