@@ -63,9 +63,9 @@
 use super::error::{CommandError, ParseError};
 use super::{Block, COMMANDS, Context, Reply, lexer};
 use crate::config::{ConfigError, HumanDuration};
-use crate::deploy::{Invocation as Process, SpawnHook, check_env_name, run_process, tail};
 use crate::domain::{Name, Outcome, nearest, render_duration};
 use crate::policy::{Permission, Verb};
+use crate::process::{Invocation as Process, SpawnHook, check_env_name, run as run_process, tail};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

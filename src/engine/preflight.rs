@@ -3,8 +3,8 @@
 
 use super::EngineError;
 use crate::config::HumanDuration;
-use crate::deploy::tail;
 use crate::domain::{KeyPath, Name, PlanStep};
+use crate::process::{Invocation, SpawnHook, run, tail};
 use std::path::Path;
 
 /// One `preflight = [{ … }]` entry of an environment: exactly one of `program` or `url`.
@@ -82,7 +82,7 @@ impl PreflightCheck {
                     .map_err(|m| fail(m, String::new()))?;
                 let services: Vec<String> =
                     versions.iter().map(|(s, v)| format!("{s}={v}")).collect();
-                let inv = crate::deploy::Invocation {
+                let inv = Invocation {
                     program: base_dir.join(program),
                     args,
                     env: vec![
@@ -93,11 +93,9 @@ impl PreflightCheck {
                     pass_env: Vec::new(),
                     cwd: base_dir.to_path_buf(),
                     timeout: self.timeout.0,
-                    on_spawn: crate::deploy::SpawnHook::default(),
+                    on_spawn: SpawnHook::default(),
                 };
-                let out = crate::deploy::run_process(&inv)
-                    .await
-                    .map_err(|e| fail(e.message, e.output))?;
+                let out = run(&inv).await.map_err(|e| fail(e.message, e.output))?;
                 if out.success() {
                     Ok(())
                 } else {
