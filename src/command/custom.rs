@@ -1167,7 +1167,7 @@ impl Template {
             } else {
                 "type a value that does not start with '-'"
             };
-            return Err(crate::deploy::refuse_option(
+            return Err(crate::domain::refuse_option(
                 &format!("{{{name}}}"),
                 v,
                 &format!(

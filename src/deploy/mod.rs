@@ -12,7 +12,7 @@ mod webhook;
 pub use crate::process::SpawnHook;
 pub use command::{CommandConfig, CommandDeployer};
 pub use noop::{NoopConfig, NoopDeployer};
-pub use template::{Template, TemplateError, refuse_option};
+pub use template::{Template, TemplateError};
 pub use url::redact_url;
 pub use webhook::{WebhookConfig, WebhookDeployer};
 
