@@ -1,7 +1,7 @@
 //! The file format of a user-defined command and its checks: one `commands/*.toml` file read
 //! with `deny_unknown_fields` into a validated `Definition`, every error naming the file and
-//! the line of the offending value.
-//!
+//! the line of the offending value. Every file is validated when ferry starts (and by
+//! `check-config`).
 //!
 //! ```toml
 //! # commands/ship.toml
@@ -49,7 +49,8 @@
 //!
 //! Templates (steps and args) use `{param}` for a pattern parameter, `{reason}` for the text
 //! typed after `--` (or, when none was typed, the command line itself, so that revisions made by
-//! a step say which command made them), and `{{` / `}}` for literal braces. In a step, `{reason}`
+//! a step say which command made them), and `{{` / `}}` for literal braces: the template
+//! language of deployers and preflight checks (`domain::Template`). In a step, `{reason}`
 //! may only appear after a standalone `--`, where it is free text and cannot become arguments. A
 //! user may type a reason only for commands that use `{reason}`.
 //!
@@ -58,9 +59,6 @@
 //! cannot be taken for an option; no `..`), at most 256 bytes. Parameters named `env` or
 //! `service`, and those used as the permission's environment, must be valid names
 //! (`[a-z0-9][a-z0-9-]*`), and an `{env}` must be a configured environment.
-//!
-//! Every file is validated when ferry starts (and by `check-config`); an error names the file and
-//! the line of the offending value.
 
 use super::REASON;
 use super::pattern::{PatternWord, parse_pattern};

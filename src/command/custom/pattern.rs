@@ -2,10 +2,9 @@
 //! `{param}`s, and matching the words a user typed to the parameters, each value checked to be
 //! one plain word before anything runs.
 
+use super::REASON;
 use crate::command::COMMANDS;
 use crate::domain::Name;
-
-use super::REASON;
 
 /// Longest typed parameter value: ample for versions, digests and image references.
 const MAX_PARAM_BYTES: usize = 256;
