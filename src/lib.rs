@@ -11,6 +11,8 @@
 //! - `store`: the `Store` trait and its SQLite and PostgreSQL backends.
 //! - `deploy`: deployers (deployment adapters) and their config.
 //! - `chat`: transports (shell, Slack, Discord) and rendering a `Reply` for each.
+//! - `process`: running a program with a timeout, its process group killed with it; used by
+//!   deployers, preflight checks and user-defined commands. Knows only `domain`.
 //! - `engine`: converge: plan, lease, waves, verify, roll back, progress events.
 //! - `serve`, `http`: `ferry serve`: transports and the HTTP listener.
 //! - `config`: loading and validating `ferry.toml` and seed files.
@@ -31,5 +33,6 @@ pub mod engine;
 pub mod http;
 pub mod logging;
 pub mod policy;
+pub mod process;
 pub mod serve;
 pub mod store;

@@ -4,10 +4,10 @@
 //! rolling batches; the first batch is the canary, and a failing batch stops the rest. A value
 //! that would start an argument with `-` is refused before anything runs (see `template.rs`).
 
-use super::process::{Invocation, check_env_name, run, tail};
 use super::{DeployError, DeployRequest, Deployer, Live, Template};
 use crate::config::HumanDuration;
 use crate::domain::Name;
+use crate::process::{Invocation, check_env_name, run, tail};
 use futures_util::future::join_all;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -220,7 +220,7 @@ impl CommandDeployer {
         host: Option<&str>,
     ) -> Result<String, DeployError> {
         let inv = self.invocation(&self.deploy, request, host, self.timeout)?;
-        let out = run(&inv).await.map_err(|e| on_host(e, host))?;
+        let out = run(&inv).await.map_err(|e| on_host(e.into(), host))?;
         if out.success() {
             Ok(tail(&out.combined))
         } else {
@@ -258,7 +258,7 @@ impl CommandDeployer {
                     ),
                     output: tail(&out.combined),
                 },
-                Err(e) => e,
+                Err(e) => e.into(),
             };
             if tokio::time::Instant::now() + VERIFY_INTERVAL >= deadline {
                 return Err(on_host(

@@ -4,17 +4,15 @@
 
 mod command;
 mod noop;
-mod process;
 mod template;
 mod url;
 mod webhook;
 
+/// The type of `DeployRequest::on_spawn`, re-exported for those who build requests.
+pub use crate::process::SpawnHook;
 pub use command::{CommandConfig, CommandDeployer};
 pub use noop::{NoopConfig, NoopDeployer};
-pub use process::{
-    INHERITED_ENV, Invocation, ProcessOutput, SpawnHook, check_env_name, run as run_process, tail,
-};
-pub use template::{Template, TemplateError, refuse_option};
+pub use template::{Template, TemplateError};
 pub use url::redact_url;
 pub use webhook::{WebhookConfig, WebhookDeployer};
 
@@ -97,6 +95,16 @@ pub struct DeployError {
     pub message: String,
     /// The last lines the deployer printed, for the reply.
     pub output: String,
+}
+
+/// A program that could not be run to its end fails the step with what it printed.
+impl From<crate::process::ProcessError> for DeployError {
+    fn from(e: crate::process::ProcessError) -> DeployError {
+        DeployError {
+            message: e.message,
+            output: e.output,
+        }
+    }
 }
 
 impl DeployError {

@@ -1,19 +1,20 @@
-//! Argument templates of the `command` deployer: `{env}`, `{service}`, `{version}`,
-//! `{revision}`, `{deploy}`, `{host}` and `{key.NAME}`. Each template expands to exactly one
-//! argument: values are never split or passed through a shell. A value that would start an
-//! argument with `-` is refused: the program would read it as an option (`--upload-pack=…`).
-//! Placing the placeholder after literal text (`--image={key.image}`) makes it safe.
+//! The placeholders of the `command` and `webhook` deployers over the one template language
+//! (`domain::Template`): `{env}`, `{service}`, `{version}`, `{revision}`, `{deploy}`, `{host}`
+//! and `{key.NAME}`. Each argument template expands to exactly one argument: values are never
+//! split or passed through a shell. A value that would start an argument with `-` is refused:
+//! the program would read it as an option (`--upload-pack=…`). Placing the placeholder after
+//! literal text (`--image={key.image}`) makes it safe. URL templates percent-encode values.
 
 use super::DeployRequest;
-use crate::domain::KeyPath;
+use crate::domain::{self, ArgError, KeyPath, LooksLikeOption, refuse_option};
 
-/// A parsed template: literal text and placeholders.
+/// A parsed template whose placeholders are all the deployer's.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template(Vec<Part>);
+pub struct Template(domain::Template);
 
+/// A placeholder a deployer fills in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Part {
-    Text(String),
+enum Placeholder {
     Env,
     Service,
     Version,
@@ -23,14 +24,30 @@ enum Part {
     Key(KeyPath),
 }
 
+impl Placeholder {
+    fn parse(name: &str) -> Option<Placeholder> {
+        Some(match name {
+            "env" => Placeholder::Env,
+            "service" => Placeholder::Service,
+            "version" => Placeholder::Version,
+            "revision" => Placeholder::Revision,
+            "deploy" => Placeholder::Deploy,
+            "host" => Placeholder::Host,
+            _ => Placeholder::Key(KeyPath::parse(name.strip_prefix("key.")?).ok()?),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     #[error(
         "`{0}`: unknown placeholder `{{{1}}}` (use {{env}}, {{service}}, {{version}}, {{revision}}, {{deploy}}, {{host}} or {{key.NAME}})"
     )]
     Unknown(String, String),
-    #[error("`{0}`: a `{{` is not closed")]
+    #[error("`{0}`: a `{{` is not closed (write `{{{{` for a literal brace)")]
     Unclosed(String),
+    #[error("`{0}`: a `}}` without its `{{` (write `}}}}` for a literal brace)")]
+    Unopened(String),
     #[error("{0} has no key `{1}`")]
     MissingKey(String, String),
     /// A substituted value would start an argument with `-` (the message says which and how
@@ -39,45 +56,22 @@ pub enum TemplateError {
     LooksLikeOption(String),
 }
 
-/// Why a value cannot start an argument: `what` names the value (`staging.web.image`), `fix`
-/// says what to change instead.
-pub fn refuse_option(what: &str, value: &str, fix: &str) -> String {
-    format!(
-        "value of {what} (`{value}`) starts with '-', which the program would read as an option, so nothing was run; {fix}"
-    )
-}
-
 impl Template {
     pub fn parse(text: &str) -> Result<Template, TemplateError> {
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(open) = rest.find('{') {
-            if open > 0 {
-                parts.push(Part::Text(rest[..open].to_string()));
-            }
-            let after = &rest[open + 1..];
-            let close = after
-                .find('}')
-                .ok_or_else(|| TemplateError::Unclosed(text.to_string()))?;
-            let name = &after[..close];
-            parts.push(match name {
-                "env" => Part::Env,
-                "service" => Part::Service,
-                "version" => Part::Version,
-                "revision" => Part::Revision,
-                "deploy" => Part::Deploy,
-                "host" => Part::Host,
-                _ => match name.strip_prefix("key.").map(KeyPath::parse) {
-                    Some(Ok(key)) => Part::Key(key),
-                    _ => return Err(TemplateError::Unknown(text.to_string(), name.to_string())),
-                },
-            });
-            rest = &after[close + 1..];
+        let template = domain::Template::parse(text).map_err(|e| match e {
+            domain::TemplateError::Unclosed => TemplateError::Unclosed(text.to_string()),
+            domain::TemplateError::Unopened => TemplateError::Unopened(text.to_string()),
+        })?;
+        if let Some(unknown) = template
+            .placeholders()
+            .find(|name| Placeholder::parse(name).is_none())
+        {
+            return Err(TemplateError::Unknown(
+                text.to_string(),
+                unknown.to_string(),
+            ));
         }
-        if !rest.is_empty() {
-            parts.push(Part::Text(rest.to_string()));
-        }
-        Ok(Template(parts))
+        Ok(Template(template))
     }
 
     /// The argument for `request` (on `host`, when fanning out). Refused when a substituted
@@ -88,72 +82,57 @@ impl Template {
         request: &DeployRequest,
         host: Option<&str>,
     ) -> Result<String, TemplateError> {
-        let pieces = self.pieces(request, host, &|v: &str| v.to_string())?;
-        if let Some((part, value)) = pieces.iter().find(|(_, v)| !v.is_empty())
-            && value.starts_with('-')
-            && !matches!(part, Part::Text(_))
-        {
-            return Err(TemplateError::LooksLikeOption(option_message(
-                part, value, request,
-            )));
-        }
-        Ok(pieces.into_iter().map(|(_, v)| v).collect())
+        self.0
+            .try_render_arg(|name| value_of(name, request, host, &|v: &str| v.to_string()))
+            .map_err(|e| match e {
+                ArgError::Lookup(e) => e,
+                ArgError::LooksLikeOption(option) => {
+                    TemplateError::LooksLikeOption(option_message(&option, request))
+                }
+            })
     }
 
     /// A URL for `request`: substituted values are percent-encoded, so that a value holding
     /// `/`, `?` or `#` cannot change the URL's shape.
     pub fn expand_url(&self, request: &DeployRequest) -> Result<String, TemplateError> {
-        self.expand_with(request, None, percent_encode)
-    }
-
-    fn expand_with(
-        &self,
-        request: &DeployRequest,
-        host: Option<&str>,
-        value: impl Fn(&str) -> String,
-    ) -> Result<String, TemplateError> {
-        Ok(self
-            .pieces(request, host, &value)?
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect())
-    }
-
-    /// Each part with what it expands to.
-    fn pieces(
-        &self,
-        request: &DeployRequest,
-        host: Option<&str>,
-        value: &dyn Fn(&str) -> String,
-    ) -> Result<Vec<(&Part, String)>, TemplateError> {
-        let mut out = Vec::with_capacity(self.0.len());
-        for part in &self.0 {
-            let text = match part {
-                Part::Text(t) => t.clone(),
-                Part::Env => value(request.env.as_str()),
-                Part::Service => value(request.service.as_str()),
-                Part::Version => value(request.version().unwrap_or_default()),
-                Part::Revision => request.revision.to_string(),
-                Part::Deploy => request.deploy_id.to_string(),
-                Part::Host => value(host.unwrap_or_default()),
-                Part::Key(key) => match request.spec.get(key) {
-                    Some(v) => value(v),
-                    None => {
-                        return Err(TemplateError::MissingKey(
-                            format!("{}.{}", request.env, request.service),
-                            key.to_string(),
-                        ));
-                    }
-                },
-            };
-            out.push((part, text));
-        }
-        Ok(out)
+        self.0
+            .try_render(|name| value_of(name, request, None, &percent_encode))
     }
 }
 
-/// What to say when `part`'s `value` would start an argument with `-`.
-fn option_message(part: &Part, value: &str, request: &DeployRequest) -> String {
+/// What placeholder `name` stands for in `request`, passed through `encode` (numbers are not).
+fn value_of(
+    name: &str,
+    request: &DeployRequest,
+    host: Option<&str>,
+    encode: &dyn Fn(&str) -> String,
+) -> Result<String, TemplateError> {
+    // Every name was checked when the template was parsed.
+    let Some(placeholder) = Placeholder::parse(name) else {
+        return Err(TemplateError::Unknown(name.to_string(), name.to_string()));
+    };
+    Ok(match placeholder {
+        Placeholder::Env => encode(request.env.as_str()),
+        Placeholder::Service => encode(request.service.as_str()),
+        Placeholder::Version => encode(request.version().unwrap_or_default()),
+        Placeholder::Revision => request.revision.to_string(),
+        Placeholder::Deploy => request.deploy_id.to_string(),
+        Placeholder::Host => encode(host.unwrap_or_default()),
+        Placeholder::Key(key) => match request.spec.get(&key) {
+            Some(v) => encode(v),
+            None => {
+                return Err(TemplateError::MissingKey(
+                    format!("{}.{}", request.env, request.service),
+                    key.to_string(),
+                ));
+            }
+        },
+    })
+}
+
+/// What to say when a placeholder's value would start an argument with `-`.
+fn option_message(option: &LooksLikeOption, request: &DeployRequest) -> String {
+    let value = option.value.as_str();
     let prefix = "or give the argument a literal prefix in the deployer's config";
     let key = |key: &str, placeholder: &str| {
         let path = format!("{}.{}.{key}", request.env, request.service);
@@ -162,21 +141,18 @@ fn option_message(part: &Part, value: &str, request: &DeployRequest) -> String {
         );
         refuse_option(&path, value, &fix)
     };
-    match part {
-        Part::Key(k) => key(k.as_str(), &format!("{{key.{k}}}")),
-        Part::Version => key("version", "{version}"),
-        Part::Host => refuse_option(
-            "{host}",
+    let shown = format!("{{{}}}", option.placeholder);
+    match Placeholder::parse(&option.placeholder) {
+        Some(Placeholder::Key(k)) => key(k.as_str(), &format!("{{key.{k}}}")),
+        Some(Placeholder::Version) => key("version", &shown),
+        Some(Placeholder::Host) => refuse_option(
+            &shown,
             value,
             &format!(
                 "rename the host in the deployer's `hosts`, {prefix} (like `--host={{host}}`)"
             ),
         ),
-        Part::Env => refuse_option("{env}", value, prefix),
-        Part::Service => refuse_option("{service}", value, prefix),
-        Part::Revision => refuse_option("{revision}", value, prefix),
-        Part::Deploy => refuse_option("{deploy}", value, prefix),
-        Part::Text(_) => refuse_option("the template", value, prefix),
+        _ => refuse_option(&shown, value, prefix),
     }
 }
 

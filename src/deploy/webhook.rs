@@ -11,9 +11,10 @@
 //! credentials or query (`redact_url`).
 
 use super::url::{error_text, origin, redact_url};
-use super::{DeployError, DeployRequest, Deployer, Live, Template, tail};
+use super::{DeployError, DeployRequest, Deployer, Live, Template};
 use crate::config::HumanDuration;
 use crate::domain::Name;
+use crate::process::tail;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::HashMap;

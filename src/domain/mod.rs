@@ -1,5 +1,6 @@
 //! The vocabulary of ferry as pure types and functions: names, key paths, values, desired-state
-//! documents, revisions, change sets, locks and audit entries.
+//! documents, revisions, change sets, locks, audit entries and the template language of
+//! program arguments.
 //!
 //! Nothing here performs I/O or knows about tokio, SQL or a chat platform; every other layer
 //! moves these types around. A tidy test (`tests/tidy.rs`) keeps it that way.
@@ -17,6 +18,7 @@ mod plan;
 mod revision;
 mod suggest;
 mod target;
+mod template;
 mod value;
 
 pub use actor::{Actor, Origin};
@@ -35,6 +37,7 @@ pub use plan::{Plan, PlanStep, matches, plan, plan_with, waves};
 pub use revision::{NewRevision, Revision, RevisionMeta};
 pub use suggest::nearest;
 pub use target::{Target, TargetError};
+pub use template::{ArgError, LooksLikeOption, Template, TemplateError, refuse_option};
 pub use value::{MAX_VALUE_BYTES, Value, ValueError};
 
 /// Milliseconds since the Unix epoch. The domain takes time as a number handed in by a clock,

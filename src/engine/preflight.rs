@@ -3,8 +3,8 @@
 
 use super::EngineError;
 use crate::config::HumanDuration;
-use crate::deploy::tail;
-use crate::domain::{KeyPath, Name, PlanStep};
+use crate::domain::{KeyPath, Name, PlanStep, Template, refuse_option};
+use crate::process::{Invocation, SpawnHook, run, tail};
 use std::path::Path;
 
 /// One `preflight = [{ … }]` entry of an environment: exactly one of `program` or `url`.
@@ -16,7 +16,7 @@ pub struct PreflightCheck {
     /// Run with `args` (`{env}` and `{revision}` are replaced) and `FERRY_ENV`,
     /// `FERRY_REVISION`, `FERRY_SERVICES` (`svc=version …`); exit 0 passes.
     pub program: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "templates")]
     pub args: Vec<String>,
     /// POSTed `{"env", "revision", "services": [{"service", "version"}]}`; 2xx passes.
     pub url: Option<String>,
@@ -24,25 +24,35 @@ pub struct PreflightCheck {
     pub timeout: HumanDuration,
 }
 
-/// One argument of a check's program: `{env}` and `{revision}` replaced. Refused, like every
-/// argv template, when a replaced value would start the argument with `-` (an option); neither
-/// an environment name nor a revision can today, but the rule holds for every program ferry
-/// starts.
+/// One argument of a check's program: `{env}` and `{revision}` replaced; any other placeholder
+/// is passed as written, since a check has no service or key to fill it with. Refused, like
+/// every program argument, when a replaced value would start the argument with `-` (an option);
+/// neither an environment name nor a revision can today, but the rule holds for every program
+/// ferry starts.
 fn preflight_arg(template: &str, env: &Name, revision: u64) -> Result<String, String> {
-    let arg = template
-        .replace("{env}", env.as_str())
-        .replace("{revision}", &revision.to_string());
-    let leading = ["{env}", "{revision}"]
-        .into_iter()
-        .find(|p| template.starts_with(p));
-    match leading {
-        Some(placeholder) if arg.starts_with('-') => Err(crate::deploy::refuse_option(
-            placeholder,
-            &arg,
+    let template = Template::parse(template).map_err(|e| format!("argument `{template}`: {e}"))?;
+    let value = |name: &str| match name {
+        "env" => env.to_string(),
+        "revision" => revision.to_string(),
+        other => format!("{{{other}}}"),
+    };
+    template.render_arg(value).map_err(|option| {
+        refuse_option(
+            &format!("{{{}}}", option.placeholder),
+            &option.value,
             "give the argument a literal prefix in the check's `args` (like `--env={env}`)",
-        )),
-        _ => Ok(arg),
+        )
+    })
+}
+
+/// Checks every argument's braces when the config is read, not at the first converge.
+fn templates<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let args = <Vec<String> as serde::Deserialize>::deserialize(d)?;
+    for arg in &args {
+        Template::parse(arg)
+            .map_err(|e| serde::de::Error::custom(format!("argument `{arg}`: {e}")))?;
     }
+    Ok(args)
 }
 
 fn default_timeout() -> HumanDuration {
@@ -82,7 +92,7 @@ impl PreflightCheck {
                     .map_err(|m| fail(m, String::new()))?;
                 let services: Vec<String> =
                     versions.iter().map(|(s, v)| format!("{s}={v}")).collect();
-                let inv = crate::deploy::Invocation {
+                let inv = Invocation {
                     program: base_dir.join(program),
                     args,
                     env: vec![
@@ -93,11 +103,9 @@ impl PreflightCheck {
                     pass_env: Vec::new(),
                     cwd: base_dir.to_path_buf(),
                     timeout: self.timeout.0,
-                    on_spawn: crate::deploy::SpawnHook::default(),
+                    on_spawn: SpawnHook::default(),
                 };
-                let out = crate::deploy::run_process(&inv)
-                    .await
-                    .map_err(|e| fail(e.message, e.output))?;
+                let out = run(&inv).await.map_err(|e| fail(e.message, e.output))?;
                 if out.success() {
                     Ok(())
                 } else {

@@ -1,10 +1,16 @@
-//! Running a deployer's program: no shell, its own process group (so a timeout kills
+//! Running a program: no shell, its own process group (so a timeout kills
 //! everything it started), stdin closed, stdout and stderr captured together with only the
 //! tail kept for replies. Every program ferry starts (deploy, verify, observe, preflight,
 //! user-defined commands) starts here, with a cleared environment plus an allowlist, and on
 //! Linux dies with ferry.
 
-use super::DeployError;
+mod env;
+mod group;
+
+pub use env::{INHERITED_ENV, check_env_name};
+pub use group::SpawnHook;
+
+use group::{GroupGuard, die_with_parent, kill_group};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -16,6 +22,25 @@ use tokio::process::Command;
 const KEEP_BYTES: usize = 64 * 1024;
 /// Lines shown from the tail in replies.
 const TAIL_LINES: usize = 12;
+
+/// Why a program could not be run to its end: it did not start, could not be waited for, or
+/// timed out (then `output` holds the tail of what it printed before it was killed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ProcessError {
+    pub message: String,
+    /// The last lines the program printed.
+    pub output: String,
+}
+
+impl ProcessError {
+    fn new(message: String) -> ProcessError {
+        ProcessError {
+            message,
+            output: String::new(),
+        }
+    }
+}
 
 /// How a program ended.
 #[derive(Debug, Clone)]
@@ -31,59 +56,6 @@ pub struct ProcessOutput {
 impl ProcessOutput {
     pub fn success(&self) -> bool {
         self.code == Some(0)
-    }
-}
-
-/// Variables a program inherits from ferry's environment without being asked for: what a
-/// program needs to find tools and behave like it does in a login shell, and nothing that
-/// could hold a secret. ferry's own environment holds chat tokens and webhook secrets, and the
-/// tail of a program's output is posted to chat, so everything else must be named in
-/// `pass_env`. Inherited `FERRY_*` variables (such as `FERRY_CONFIG`) are not passed either:
-/// a program sees only the `FERRY_*` variables ferry sets for it.
-pub const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER"];
-
-/// Why `name` cannot be listed in `pass_env`, if it cannot: an environment variable name is
-/// letters, digits and `_`, not starting with a digit.
-pub fn check_env_name(name: &str) -> Result<(), String> {
-    let valid = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{name}` is not an environment variable name: use letters, digits and `_`, not starting with a digit (e.g. `AWS_PROFILE`)"
-        ))
-    }
-}
-
-/// Called with the process group id of each program right after it starts, so that whoever
-/// runs a deploy can record the group and kill it after a crash (the group outlives a killed
-/// ferry when the program's own children keep running).
-#[derive(Clone, Default)]
-pub struct SpawnHook(Option<Arc<dyn Fn(u32) + Send + Sync>>);
-
-impl SpawnHook {
-    pub fn new(hook: impl Fn(u32) + Send + Sync + 'static) -> SpawnHook {
-        SpawnHook(Some(Arc::new(hook)))
-    }
-
-    /// Calls the hook, if there is one, with `pgid`.
-    pub fn call(&self, pgid: u32) {
-        if let Some(hook) = &self.0 {
-            hook(pgid);
-        }
-    }
-}
-
-impl std::fmt::Debug for SpawnHook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self.0 {
-            Some(_) => "SpawnHook(set)",
-            None => "SpawnHook(none)",
-        })
     }
 }
 
@@ -110,7 +82,7 @@ pub struct Invocation {
 /// ends (`PR_SET_PDEATHSIG`), and a blocking-pool thread ends after a few idle seconds while a
 /// runtime's worker threads (and ferry's single-threaded runtime's main thread) live as long as
 /// ferry does.
-pub async fn run(inv: &Invocation) -> Result<ProcessOutput, DeployError> {
+pub async fn run(inv: &Invocation) -> Result<ProcessOutput, ProcessError> {
     let mut command = Command::new(&inv.program);
     command.env_clear();
     for name in INHERITED_ENV
@@ -134,7 +106,7 @@ pub async fn run(inv: &Invocation) -> Result<ProcessOutput, DeployError> {
     die_with_parent(&mut command);
     let mut child = command
         .spawn()
-        .map_err(|e| DeployError::new(format!("cannot start {}: {e}", display(&inv.program))))?;
+        .map_err(|e| ProcessError::new(format!("cannot start {}: {e}", display(&inv.program))))?;
     let pid = child.id();
     // The child leads its own group (`process_group(0)`), so its pid is the group id.
     if let Some(pgid) = pid {
@@ -155,8 +127,9 @@ pub async fn run(inv: &Invocation) -> Result<ProcessOutput, DeployError> {
         .map(|s| tokio::spawn(pump(s, vec![combined.clone()])));
     let waited = tokio::time::timeout(inv.timeout, child.wait()).await;
     let status = match waited {
-        Ok(status) => status
-            .map_err(|e| DeployError::new(format!("waiting for {}: {e}", display(&inv.program))))?,
+        Ok(status) => status.map_err(|e| {
+            ProcessError::new(format!("waiting for {}: {e}", display(&inv.program)))
+        })?,
         Err(_) => {
             kill_group(pid);
             guard.0 = None;
@@ -164,7 +137,7 @@ pub async fn run(inv: &Invocation) -> Result<ProcessOutput, DeployError> {
             for task in [out, err].into_iter().flatten() {
                 let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
             }
-            return Err(DeployError {
+            return Err(ProcessError {
                 message: format!(
                     "{} timed out after {}s and was killed",
                     display(&inv.program),
@@ -205,58 +178,6 @@ async fn pump(mut source: impl AsyncRead + Unpin, sinks: Vec<Arc<Mutex<Vec<u8>>>
                     }
                 }
             }
-        }
-    }
-}
-
-/// Kills the process group on drop unless disarmed (`.0 = None`) after a normal exit.
-struct GroupGuard(Option<u32>);
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        kill_group(self.0);
-    }
-}
-
-/// On Linux, asks the kernel to SIGKILL the child when ferry goes (even by `kill -9`), so that
-/// a deploy never runs on unsupervised. Only the program itself is covered; what it started
-/// stays in its process group, which `SpawnHook` lets the caller record and kill.
-#[cfg(target_os = "linux")]
-fn die_with_parent(command: &mut Command) {
-    // SAFETY: getpid(2) has no preconditions.
-    let parent = unsafe { libc::getpid() };
-    // SAFETY: the closure runs in the forked child before exec and calls only prctl(2) and
-    // getppid(2), which are async-signal-safe, and allocates nothing.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            // ferry may have died between fork and prctl: then nothing would ever signal.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_: &mut Command) {}
-
-fn kill_group(pid: Option<u32>) {
-    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-        // SAFETY: kill(2) with a negative pid signals the process group `pid` leads; it was
-        // created for this child by `process_group(0)`, so nothing else is in it.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
         }
     }
 }
@@ -326,17 +247,6 @@ mod tests {
         assert_eq!(seen.len(), 1, "{seen:?}");
         // The group the program reports for itself is the one the hook was told.
         assert_eq!(out.stdout.trim(), seen[0].to_string());
-    }
-
-    #[test]
-    fn env_names_are_checked() {
-        for ok in ["AWS_PROFILE", "_X", "a1"] {
-            assert!(check_env_name(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "1A", "A-B", "A=B", "A B"] {
-            let e = check_env_name(bad).unwrap_err();
-            assert!(e.contains("not an environment variable name"), "{e}");
-        }
     }
 
     #[test]

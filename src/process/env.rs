@@ -1,0 +1,43 @@
+//! Which environment variables a started program sees: the small set it inherits from ferry,
+//! and the check on the names a config may add with `pass_env`.
+
+/// Variables a program inherits from ferry's environment without being asked for: what a
+/// program needs to find tools and behave like it does in a login shell, and nothing that
+/// could hold a secret. ferry's own environment holds chat tokens and webhook secrets, and the
+/// tail of a program's output is posted to chat, so everything else must be named in
+/// `pass_env`. Inherited `FERRY_*` variables (such as `FERRY_CONFIG`) are not passed either:
+/// a program sees only the `FERRY_*` variables ferry sets for it.
+pub const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER"];
+
+/// Why `name` cannot be listed in `pass_env`, if it cannot: an environment variable name is
+/// letters, digits and `_`, not starting with a digit.
+pub fn check_env_name(name: &str) -> Result<(), String> {
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not an environment variable name: use letters, digits and `_`, not starting with a digit (e.g. `AWS_PROFILE`)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names_are_checked() {
+        for ok in ["AWS_PROFILE", "_X", "a1"] {
+            assert!(check_env_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "1A", "A-B", "A=B", "A B"] {
+            let e = check_env_name(bad).unwrap_err();
+            assert!(e.contains("not an environment variable name"), "{e}");
+        }
+    }
+}
