@@ -957,6 +957,57 @@ impl FakeSlack {
         id
     }
 
+    /// `user` clicks the button `value` (labelled `label`) of the bot's message `message`: an
+    /// `interactive` envelope with a `block_actions` payload, as Slack sends it. Returns the
+    /// envelope id, to find its ack.
+    pub async fn click(&self, user: &str, message: &Posted, label: &str, value: &str) -> String {
+        let (n, user_name, channel_name) = {
+            let mut inner = self.shared.lock();
+            let n = inner.next();
+            let user_name = inner.users.get(user).map(|u| u.name.clone());
+            let channel_name = inner.channels.get(&message.channel).map(|c| c.name.clone());
+            (
+                n,
+                user_name.unwrap_or_default(),
+                channel_name.unwrap_or_default(),
+            )
+        };
+        let envelope_id = format!("env-click-{n}");
+        let mut container_message = json!({
+            "type": "message", "ts": message.ts, "text": message.text,
+            "user": BOT_USER_ID, "bot_id": BOT_ID,
+        });
+        if let Some(thread) = &message.thread_ts {
+            container_message["thread_ts"] = json!(thread);
+        }
+        let envelope = json!({
+            "envelope_id": envelope_id,
+            "type": "interactive",
+            "accepts_response_payload": false,
+            "payload": {
+                "type": "block_actions",
+                "team": { "id": TEAM_ID, "domain": "ferry" },
+                "user": { "id": user, "username": user_name, "name": user_name, "team_id": TEAM_ID },
+                "api_app_id": APP_ID,
+                "token": VERIFICATION_TOKEN,
+                "container": {
+                    "type": "message", "message_ts": message.ts,
+                    "channel_id": message.channel, "is_ephemeral": false,
+                },
+                "trigger_id": format!("trigger-click-{n}"),
+                "channel": { "id": message.channel, "name": channel_name },
+                "message": container_message,
+                "actions": [{
+                    "type": "button", "action_id": "ferry-0", "block_id": "b1",
+                    "text": { "type": "plain_text", "text": label },
+                    "value": value, "action_ts": format!("{TS_EPOCH}.{n:06}"),
+                }],
+            }
+        });
+        self.send_raw(&envelope.to_string()).await;
+        envelope_id
+    }
+
     /// Ends the socket envelopes go to without a close frame (the TCP connection just goes
     /// away), the way a network failure does. Returns the connection id.
     pub async fn drop_socket(&self) -> u64 {
