@@ -6,9 +6,13 @@
 //! with the running deploy's id (on SQLite and on PostgreSQL); another environment converges
 //! in parallel while one is busy; the deploy program of a killed ferry dies with it.
 
+#[path = "support/pg.rs"]
+mod pg;
+
+use pg::TestDatabase;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
@@ -556,68 +560,10 @@ fn two_processes_converging_one_environment_on_sqlite_deploy_once() {
     two_converges_at_once(&fx);
 }
 
-/// A throwaway PostgreSQL database on 127.0.0.1, dropped `WITH (FORCE)` on drop.
-struct PgDatabase {
-    name: String,
-}
-
-impl PgDatabase {
-    fn create() -> PgDatabase {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let db = PgDatabase {
-            name: format!("ferry_crash_{}_{nanos}", std::process::id()),
-        };
-        db.psql(&format!("CREATE DATABASE {}", db.name));
-        db
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://root@127.0.0.1:5432/{}", self.name)
-    }
-
-    fn psql(&self, sql: &str) {
-        let out = Command::new("psql")
-            .args([
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "root",
-                "-d",
-                "test",
-                "-c",
-                sql,
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run psql");
-        assert!(
-            out.status.success(),
-            "psql `{sql}`: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        self.psql(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
-    }
-}
-
 #[test]
 fn two_processes_converging_one_environment_on_postgres_deploy_once() {
-    let db = PgDatabase::create();
-    let fx = Fixture::new(&db.url());
+    let db = TestDatabase::create_blocking();
+    let fx = Fixture::new(db.url());
     two_converges_at_once(&fx);
 }
 

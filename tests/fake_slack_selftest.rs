@@ -206,46 +206,6 @@ async fn web_api_round_trips_through_the_typed_client() {
         "message_not_found"
     );
 
-    // The external upload flow: get URL, POST bytes, complete.
-    let content = b"plan: web v1 -> v2\n".to_vec();
-    let url = session
-        .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
-            "plan.txt".into(),
-            content.len(),
-        ))
-        .await
-        .expect("files.getUploadURLExternal");
-    assert!(url.upload_url.0.as_str().starts_with("http://127.0.0.1:"));
-    session
-        .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
-            url.upload_url.clone(),
-            content.clone(),
-            "text/plain".into(),
-        ))
-        .await
-        .expect("upload bytes");
-    let done = session
-        .files_complete_upload_external(
-            &SlackApiFilesCompleteUploadExternalRequest::new(vec![
-                SlackApiFilesComplete::new(url.file_id.clone()).with_title("Plan".into()),
-            ])
-            .with_channel_id("C1".into())
-            .with_thread_ts(posted.ts.clone())
-            .with_initial_comment("the plan".into()),
-        )
-        .await
-        .expect("files.completeUploadExternal");
-    assert_eq!(done.files[0].id, url.file_id);
-    let up = &fake.wait_for_uploads(1, T).await[0];
-    assert_eq!(up.bytes.as_deref(), Some(&content[..]));
-    assert_eq!(up.filename, "plan.txt");
-    assert_eq!(up.length, content.len());
-    assert_eq!(up.content_type.as_deref(), Some("text/plain"));
-    assert_eq!(up.title.as_deref(), Some("Plan"));
-    assert_eq!(up.channel_id.as_deref(), Some("C1"));
-    assert_eq!(up.thread_ts.as_deref(), Some(posted.ts.0.as_str()));
-    assert_eq!(up.initial_comment.as_deref(), Some("the plan"));
-
     // Injected failures.
     fake.fail_next("chat.postMessage", "channel_not_found")
         .await;
@@ -272,20 +232,11 @@ async fn web_api_round_trips_through_the_typed_client() {
     // How slack-morphism sends each method.
     let calls = fake.calls().await;
     let first = |m: &str| calls.iter().find(|c| c.method == m).unwrap().clone();
-    for m in [
-        "auth.test",
-        "users.info",
-        "conversations.info",
-        "files.getUploadURLExternal",
-    ] {
+    for m in ["auth.test", "users.info", "conversations.info"] {
         let c = first(m);
         assert_eq!(c.http_method, "GET", "{m}: {c:?}");
     }
-    for m in [
-        "chat.postMessage",
-        "chat.update",
-        "files.completeUploadExternal",
-    ] {
+    for m in ["chat.postMessage", "chat.update"] {
         let c = first(m);
         assert_eq!(c.http_method, "POST", "{m}");
         assert_eq!(
@@ -296,8 +247,6 @@ async fn web_api_round_trips_through_the_typed_client() {
         assert_eq!(c.token.as_deref(), Some(fake.bot_token()), "{m}");
     }
     assert_eq!(first("users.info").params["user"], "U1");
-    // files.completeUploadExternal's `files` goes as a JSON array, not a string.
-    assert!(first("files.completeUploadExternal").params["files"].is_array());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -430,23 +379,15 @@ async fn on_push(
     Ok(())
 }
 
-/// Answers in the ack, and also through `response_url`.
+/// Answers in the ack (ferry never uses `response_url`, so the fake does not serve it).
 async fn on_command(
     ev: SlackCommandEvent,
-    client: Arc<SlackHyperClient>,
+    _client: Arc<SlackHyperClient>,
     states: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackCommandEventResponse> {
     let (_, seen) = bot_state(&states).await;
     seen.commands.lock().unwrap().push(ev.clone());
     let text = ev.text.clone().unwrap_or_default();
-    client
-        .respond_to_event(
-            &ev.response_url,
-            &SlackApiPostWebhookMessageRequest::new(
-                SlackMessageContent::new().with_text(format!("later: {text}")),
-            ),
-        )
-        .await?;
     Ok(
         SlackCommandEventResponse::new(
             SlackMessageContent::new().with_text(format!("now: {text}")),
@@ -573,7 +514,7 @@ async fn socket_mode_events_reach_the_callbacks_and_are_acked() {
         assert_eq!(events[3].kind, "message/channel");
     }
 
-    // A slash command: the ack carries the callback's response; response_url works.
+    // A slash command: the ack carries the callback's response.
     let s = fake.slash("U1", "C1", "env staging").await;
     let ack = fake.wait_for_ack(&s, T).await;
     let payload = ack.payload.expect("slash command acks carry a payload");
@@ -586,16 +527,6 @@ async fn socket_mode_events_reach_the_callbacks_and_are_acked() {
         assert_eq!(commands[0].channel_id.0, "C1");
         assert_eq!(commands[0].channel_name.as_deref(), Some("deploys"));
     }
-    let responses = fake
-        .wait_until(
-            "a response_url post",
-            |r| !r.command_responses.is_empty(),
-            T,
-        )
-        .await
-        .command_responses;
-    assert_eq!(responses[0].envelope_id, s.envelope_id);
-    assert_eq!(responses[0].body["text"], "later: env staging");
 
     // A redelivery has the same event_id, and slack-morphism hands it over again.
     let again = fake.redeliver(&m1).await;

@@ -6,9 +6,12 @@
 //! seeding race too) and on a fresh PostgreSQL database.
 
 mod common;
+#[path = "support/pg.rs"]
+mod pg;
 
-use common::{Fixture, PgDatabase, Run, runtime, table_rows};
+use common::{Fixture, Run, runtime, table_rows};
 use ferry::domain::{AuditFilter, Name, Outcome};
+use pg::TestDatabase;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -203,8 +206,8 @@ fn sqlite_writers_racing_on_a_store_that_does_not_exist_yet_lose_nothing() {
 
 #[test]
 fn postgres_writers_racing_on_a_fresh_database_lose_nothing() {
-    let db = PgDatabase::create("ferry_race");
-    let fixture = Fixture::with_store(&db.url);
+    let db = TestDatabase::create_blocking();
+    let fixture = Fixture::with_store(db.url());
     check_race(&fixture);
     drop(fixture);
     drop(db);

@@ -5,16 +5,17 @@
 //! into one test per backend. The suite goes through `ferry::store::open` only, so it must not
 //! know how either backend is built.
 
-mod support;
+#[path = "support/pg.rs"]
+mod pg;
 
 use ferry::domain::{
     Actor, AuditFilter, Document, KeyPath, Lock, Millis, Name, NewAuditEntry, NewRevision, Outcome,
     Revision, Value, diff,
 };
 use ferry::store::{AppendError, LockAttempt, Store};
+use pg::TestDatabase;
 use std::path::PathBuf;
 use std::sync::Arc;
-use support::pg::TestDatabase;
 
 /// Where a test's store lives; reopening it reaches the same data.
 struct Harness {

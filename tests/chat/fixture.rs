@@ -1,6 +1,7 @@
 //! A ferry configuration for the chat transport tests: a temp folder with `ferry.toml`, seeds
 //! and a deploy script slow enough that a converge shows progress edits. Shared by
-//! `tests/discord.rs` and `tests/slack.rs` through `#[path]`.
+//! the chat tests (`tests/transcripts.rs`, `tests/slack.rs`, `tests/discord.rs`) and
+//! `benches/slack.rs` through `#[path]`.
 
 #![allow(dead_code)]
 

@@ -1,6 +1,6 @@
 //! Helpers shared by the process-level tests (`race.rs`, `bad_input.rs`): a self-contained
 //! fixture (ferry.toml + seed files in a tempdir, noop deployer), running the real `ferry`
-//! binary against it, and a throwaway PostgreSQL database.
+//! binary against it. The scratch PostgreSQL database is `tests/support/pg.rs`.
 //!
 //! Each test binary uses only part of this module.
 #![allow(dead_code)]
@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The ferry binary built by cargo for this test run.
 pub const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
@@ -255,88 +255,6 @@ pub fn table_rows(text: &str) -> Vec<Vec<String>> {
         .skip(1)
         .map(|l| l.split_whitespace().map(str::to_string).collect())
         .collect()
-}
-
-/// A name no other test run uses: `prefix_<pid>_<nanos>`.
-pub fn unique_name(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{prefix}_{}_{nanos}", std::process::id())
-}
-
-/// A fresh, empty PostgreSQL database on 127.0.0.1, dropped (with its connections) on drop.
-/// The server is the one of `$FERRY_TEST_PG_URL` (as for the rest of the suite, a URL naming an
-/// existing database, default `postgres://root@127.0.0.1:5432/test`); `psql`, connected to that
-/// database, does the CREATE and the DROP.
-pub struct PgDatabase {
-    pub name: String,
-    pub url: String,
-    admin_url: String,
-}
-
-impl PgDatabase {
-    pub fn create(prefix: &str) -> PgDatabase {
-        let admin_url = std::env::var("FERRY_TEST_PG_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| "postgres://root@127.0.0.1:5432/test".to_string());
-        let (server, admin_db) = split_pg_url(&admin_url);
-        let name = unique_name(prefix);
-        let db = PgDatabase {
-            url: format!("{server}/{name}"),
-            admin_url: format!("{server}/{admin_db}"),
-            name,
-        };
-        db.psql(&format!("CREATE DATABASE {}", db.name))
-            .unwrap_or_else(|e| panic!("cannot create a PostgreSQL test database: {e}"));
-        db
-    }
-
-    fn psql(&self, sql: &str) -> Result<(), String> {
-        let output = Command::new("psql")
-            .arg("-X")
-            .arg("-q")
-            .arg("-v")
-            .arg("ON_ERROR_STOP=1")
-            .arg("-d")
-            .arg(&self.admin_url)
-            .arg("-c")
-            .arg(sql)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run psql: {e}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "psql `{sql}` failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            ))
-        }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        if let Err(e) = self.psql(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )) {
-            eprintln!("warning: {e}");
-        }
-    }
-}
-
-/// `postgres://user@host:port/db?opts` → (`postgres://user@host:port`, `db`), with `test` when
-/// the URL names no database.
-fn split_pg_url(url: &str) -> (String, String) {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let db = path.split(['?', '#']).next().unwrap_or_default();
-    let db = if db.is_empty() { "test" } else { db };
-    (format!("{scheme}://{authority}"), db.to_string())
 }
 
 /// A current-thread tokio runtime for the few in-process store reads the tests make.

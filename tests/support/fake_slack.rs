@@ -1,9 +1,9 @@
 //! A fake Slack for ferry's tests, faithful to the wire protocol that slack-morphism 2.31 speaks:
 //! one axum server on 127.0.0.1 serves the Web API under `/api/<method>`, the Socket Mode
-//! WebSocket at `/link`, the upload URLs that `files.getUploadURLExternal` hands out and the
-//! `response_url` of slash commands. Tests push Socket Mode envelopes (mentions, DMs, channel
+//! WebSocket at `/link`: the methods ferry calls and nothing else (no file uploads, no
+//! `response_url`: ferry answers slash commands in a thread). Tests push Socket Mode envelopes (mentions, DMs, channel
 //! messages, slash commands, redeliveries, `disconnect`, dropped sockets) through a cloneable
-//! [`FakeSlack`] handle and read back what the bot did: acks, posts, updates, uploads, calls.
+//! [`FakeSlack`] handle and read back what the bot did: acks, posts, updates, calls.
 //!
 //! Nothing here asserts ferry's behaviour; the waiting helpers only panic on a timeout, with a
 //! dump of everything the fake saw so the failing test explains itself.
@@ -20,10 +20,9 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequest, Path, Query, State};
 use axum::http::{HeaderMap, Method, Request, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
@@ -63,14 +62,14 @@ pub struct ApiCall {
     /// The Slack method, e.g. `chat.postMessage`.
     pub method: String,
     /// `GET` or `POST`: slack-morphism GETs the read methods (auth.test, users.info,
-    /// conversations.info, files.getUploadURLExternal) with query parameters and POSTs JSON.
+    /// conversations.info) with query parameters and POSTs JSON.
     pub http_method: String,
     /// The request's `Content-Type`, if any.
     pub content_type: Option<String>,
     /// The token, from `Authorization: Bearer …` or a `token` parameter.
     pub token: Option<String>,
     /// Query string and body merged into one object (form values stay strings, except that
-    /// `blocks`, `attachments` and `files` are decoded when they hold JSON).
+    /// `blocks` is decoded when it holds JSON).
     pub params: Value,
     /// `None` when the fake answered `ok: true`, else the error code it answered with.
     pub error: Option<String>,
@@ -101,54 +100,6 @@ pub struct Updated {
     pub blocks: Option<Value>,
     pub body: Value,
     pub at_ms: u64,
-}
-
-/// A file upload in the three steps of Slack's external upload flow. The fields of each step
-/// stay `None`/empty until that step happened.
-#[derive(Clone, PartialEq)]
-pub struct Uploaded {
-    /// From `files.getUploadURLExternal`.
-    pub file_id: String,
-    pub filename: String,
-    /// The length the client declared.
-    pub length: usize,
-    /// The bytes POSTed to the upload URL, and their `Content-Type`.
-    pub bytes: Option<Vec<u8>>,
-    pub content_type: Option<String>,
-    /// From `files.completeUploadExternal`.
-    pub completed: bool,
-    pub title: Option<String>,
-    pub channel_id: Option<String>,
-    /// The `channels` parameter (comma-separated by Slack's rules), if the client used it.
-    pub channels: Option<String>,
-    pub thread_ts: Option<String>,
-    pub initial_comment: Option<String>,
-}
-
-impl Uploaded {
-    /// The uploaded bytes as (lossy) UTF-8, empty if nothing was uploaded yet.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(self.bytes.as_deref().unwrap_or_default()).into_owned()
-    }
-}
-
-impl fmt::Debug for Uploaded {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let preview: String = self.text().chars().take(80).collect();
-        f.debug_struct("Uploaded")
-            .field("file_id", &self.file_id)
-            .field("filename", &self.filename)
-            .field("length", &self.length)
-            .field("bytes", &self.bytes.as_ref().map(|b| (b.len(), preview)))
-            .field("content_type", &self.content_type)
-            .field("completed", &self.completed)
-            .field("title", &self.title)
-            .field("channel_id", &self.channel_id)
-            .field("channels", &self.channels)
-            .field("thread_ts", &self.thread_ts)
-            .field("initial_comment", &self.initial_comment)
-            .finish()
-    }
 }
 
 /// An acknowledgement frame the client sent: `{"envelope_id": …}`, with a `payload` for slash
@@ -214,15 +165,6 @@ pub struct Connection {
     pub closed_ms: Option<u64>,
 }
 
-/// A POST to a slash command's `response_url`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CommandResponse {
-    /// The `envelope_id` of the command whose `response_url` this was.
-    pub envelope_id: String,
-    pub body: Value,
-    pub at_ms: u64,
-}
-
 /// Everything the fake has seen, in arrival order. [`FakeSlack::snapshot`] clones it and
 /// [`FakeSlack::wait_for`] hands it to predicates.
 #[derive(Clone, Debug, Default)]
@@ -230,12 +172,10 @@ pub struct Recorded {
     pub calls: Vec<ApiCall>,
     pub posts: Vec<Posted>,
     pub updates: Vec<Updated>,
-    pub uploads: Vec<Uploaded>,
     pub connections: Vec<Connection>,
     pub envelopes: Vec<Envelope>,
     pub acks: Vec<Ack>,
     pub frames: Vec<Frame>,
-    pub command_responses: Vec<CommandResponse>,
 }
 
 impl Recorded {
@@ -323,17 +263,6 @@ impl Recorded {
         section(
             "chat.update",
             self.updates.iter().map(|u| format!("{u:?}")).collect(),
-        );
-        section(
-            "uploads",
-            self.uploads.iter().map(|u| format!("{u:?}")).collect(),
-        );
-        section(
-            "response_url posts",
-            self.command_responses
-                .iter()
-                .map(|r| format!("{r:?}"))
-                .collect(),
         );
         out
     }
@@ -481,8 +410,6 @@ struct Inner {
     channels: BTreeMap<String, FakeChannel>,
     /// ticket → already used.
     tickets: HashMap<String, bool>,
-    /// last path segment of a `response_url` → the envelope that carried it.
-    response_urls: HashMap<String, String>,
     live: Vec<LiveSocket>,
     failures: Vec<(String, Failure)>,
     /// Calls that never answer: (method, and if set, a parameter and its value).
@@ -566,11 +493,6 @@ impl Shared {
         if kind == EnvelopeKind::EventsApi {
             json["retry_attempt"] = json!(retry_attempt);
             json["retry_reason"] = json!(if retry_attempt > 0 { "timeout" } else { "" });
-        }
-        if let Some(url) = payload.get("response_url").and_then(Value::as_str) {
-            // Before sending: the bot may POST to it before this push returns.
-            let key = url.rsplit('/').next().unwrap_or_default().to_string();
-            inner.response_urls.insert(key, envelope_id.clone());
         }
         tx.send(Outgoing::Text(json.to_string()))
             .map_err(|_| format!("connection {connection} is gone"))?;
@@ -724,7 +646,6 @@ impl FakeSlack {
                 users,
                 channels: BTreeMap::new(),
                 tickets: HashMap::new(),
-                response_urls: HashMap::new(),
                 live: Vec::new(),
                 failures: Vec::new(),
                 hangs: Vec::new(),
@@ -738,8 +659,6 @@ impl FakeSlack {
             .route("/api/{method}", any(web_api))
             .route("/link", get(socket_mode))
             .route("/link/", get(socket_mode))
-            .route("/upload/v1/{file_id}", post(upload))
-            .route("/commands/{envelope_id}", post(command_response))
             .with_state(shared.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -955,6 +874,57 @@ impl FakeSlack {
         tx.send(Outgoing::Text(text.into()))
             .unwrap_or_else(|_| self.fail(&format!("connection {id} vanished")));
         id
+    }
+
+    /// `user` clicks the button `value` (labelled `label`) of the bot's message `message`: an
+    /// `interactive` envelope with a `block_actions` payload, as Slack sends it. Returns the
+    /// envelope id, to find its ack.
+    pub async fn click(&self, user: &str, message: &Posted, label: &str, value: &str) -> String {
+        let (n, user_name, channel_name) = {
+            let mut inner = self.shared.lock();
+            let n = inner.next();
+            let user_name = inner.users.get(user).map(|u| u.name.clone());
+            let channel_name = inner.channels.get(&message.channel).map(|c| c.name.clone());
+            (
+                n,
+                user_name.unwrap_or_default(),
+                channel_name.unwrap_or_default(),
+            )
+        };
+        let envelope_id = format!("env-click-{n}");
+        let mut container_message = json!({
+            "type": "message", "ts": message.ts, "text": message.text,
+            "user": BOT_USER_ID, "bot_id": BOT_ID,
+        });
+        if let Some(thread) = &message.thread_ts {
+            container_message["thread_ts"] = json!(thread);
+        }
+        let envelope = json!({
+            "envelope_id": envelope_id,
+            "type": "interactive",
+            "accepts_response_payload": false,
+            "payload": {
+                "type": "block_actions",
+                "team": { "id": TEAM_ID, "domain": "ferry" },
+                "user": { "id": user, "username": user_name, "name": user_name, "team_id": TEAM_ID },
+                "api_app_id": APP_ID,
+                "token": VERIFICATION_TOKEN,
+                "container": {
+                    "type": "message", "message_ts": message.ts,
+                    "channel_id": message.channel, "is_ephemeral": false,
+                },
+                "trigger_id": format!("trigger-click-{n}"),
+                "channel": { "id": message.channel, "name": channel_name },
+                "message": container_message,
+                "actions": [{
+                    "type": "button", "action_id": "ferry-0", "block_id": "b1",
+                    "text": { "type": "plain_text", "text": label },
+                    "value": value, "action_ts": format!("{TS_EPOCH}.{n:06}"),
+                }],
+            }
+        });
+        self.send_raw(&envelope.to_string()).await;
+        envelope_id
     }
 
     /// Ends the socket envelopes go to without a close frame (the TCP connection just goes
@@ -1175,10 +1145,6 @@ impl FakeSlack {
         self.shared.lock().rec.updates.clone()
     }
 
-    pub async fn uploads(&self) -> Vec<Uploaded> {
-        self.shared.lock().rec.uploads.clone()
-    }
-
     pub async fn calls(&self) -> Vec<ApiCall> {
         self.shared.lock().rec.calls.clone()
     }
@@ -1193,10 +1159,6 @@ impl FakeSlack {
             .filter(|c| c.method == method)
             .cloned()
             .collect()
-    }
-
-    pub async fn command_responses(&self) -> Vec<CommandResponse> {
-        self.shared.lock().rec.command_responses.clone()
     }
 
     pub async fn connection_log(&self) -> Vec<Connection> {
@@ -1255,17 +1217,6 @@ impl FakeSlack {
         )
         .await
         .updates
-    }
-
-    /// Waits until at least `n` uploads were completed; returns all uploads.
-    pub async fn wait_for_uploads(&self, n: usize, timeout: Duration) -> Vec<Uploaded> {
-        self.wait_until(
-            &format!("{n} completed file upload(s)"),
-            |r| r.uploads.iter().filter(|u| u.completed).count() >= n,
-            timeout,
-        )
-        .await
-        .uploads
     }
 
     /// Waits for the ack of the latest delivery of `event`.
@@ -1383,9 +1334,7 @@ async fn request_params(uri: &Uri, headers: &HeaderMap, body: Bytes) -> Value {
         {
             for (k, v) in pairs {
                 let value = match k.as_str() {
-                    "blocks" | "attachments" | "files" => {
-                        serde_json::from_str(&v).unwrap_or(Value::String(v))
-                    }
+                    "blocks" => serde_json::from_str(&v).unwrap_or(Value::String(v)),
                     _ => Value::String(v),
                 };
                 params.insert(k, value);
@@ -1627,72 +1576,6 @@ fn dispatch(
             (api_ok(json!({"channel": channel_json(c)})), None)
         }
 
-        "files.getUploadURLExternal" => {
-            let filename = str_param(params, "filename").unwrap_or_default();
-            let length = str_param(params, "length").and_then(|l| l.parse::<usize>().ok());
-            let (false, Some(length)) = (filename.is_empty(), length) else {
-                return err("invalid_arguments");
-            };
-            let n = inner.next();
-            let file_id = format!("F0FAKE{n:06}");
-            inner.rec.uploads.push(Uploaded {
-                file_id: file_id.clone(),
-                filename,
-                length,
-                bytes: None,
-                content_type: None,
-                completed: false,
-                title: None,
-                channel_id: None,
-                channels: None,
-                thread_ts: None,
-                initial_comment: None,
-            });
-            let upload_url = format!("{}/upload/v1/{file_id}", shared.base);
-            (
-                api_ok(json!({"upload_url": upload_url, "file_id": file_id})),
-                None,
-            )
-        }
-
-        "files.completeUploadExternal" => {
-            let files = match params.get("files") {
-                Some(Value::Array(a)) if !a.is_empty() => a.clone(),
-                _ => return err("invalid_arguments"),
-            };
-            let mut out = Vec::new();
-            for f in &files {
-                let id = str_param(f, "id").unwrap_or_default();
-                let Some(u) = inner
-                    .rec
-                    .uploads
-                    .iter_mut()
-                    .find(|u| u.file_id == id && u.bytes.is_some() && !u.completed)
-                else {
-                    return err("file_not_found");
-                };
-                u.completed = true;
-                u.title = str_param(f, "title");
-                u.channel_id = str_param(params, "channel_id");
-                u.channels = str_param(params, "channels");
-                u.thread_ts = str_param(params, "thread_ts");
-                u.initial_comment = str_param(params, "initial_comment");
-                out.push(json!({
-                    "id": u.file_id,
-                    "created": unix_now(),
-                    "timestamp": unix_now(),
-                    "name": u.filename,
-                    "title": u.title.clone().unwrap_or_else(|| u.filename.clone()),
-                    "user": BOT_USER_ID,
-                    "editable": false,
-                    "is_external": false,
-                    "is_public": u.channel_id.is_some(),
-                    "url_private": format!("{}/files/{}", shared.base, u.file_id),
-                }));
-            }
-            (api_ok(json!({"files": out})), None)
-        }
-
         _ => err("unknown_method"),
     }
 }
@@ -1769,52 +1652,6 @@ fn channel_json(c: &FakeChannel) -> Value {
         })
     }
 }
-
-/// The upload URL: takes the raw bytes (or whatever body the client sends).
-async fn upload(
-    State(shared): State<Arc<Shared>>,
-    Path(file_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let mut inner = shared.lock();
-    let Some(u) = inner.rec.uploads.iter_mut().find(|u| u.file_id == file_id) else {
-        return (StatusCode::NOT_FOUND, "no such upload").into_response();
-    };
-    let len = body.len();
-    u.bytes = Some(body.to_vec());
-    u.content_type = content_type;
-    // Slack's upload endpoint answers in plain text.
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("OK - {len}"),
-    )
-        .into_response()
-}
-
-/// A slash command's `response_url`.
-async fn command_response(
-    State(shared): State<Arc<Shared>>,
-    Path(key): Path<String>,
-    body: Bytes,
-) -> Response {
-    let body: Value = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
-    let at_ms = shared.ms();
-    let mut inner = shared.lock();
-    let envelope_id = inner.response_urls.get(&key).cloned().unwrap_or_default();
-    inner.rec.command_responses.push(CommandResponse {
-        envelope_id,
-        body,
-        at_ms,
-    });
-    axum::Json(json!({"ok": true})).into_response()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Socket Mode
 // ---------------------------------------------------------------------------------------------

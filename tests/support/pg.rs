@@ -4,7 +4,11 @@
 //! drops the database, forcibly disconnecting whatever pool still points at it.
 //!
 //! It talks to PostgreSQL through sqlx's own driver, not through ferry, so that a broken store
-//! cannot break its own fixture.
+//! cannot break its own fixture. This is the suite's only scratch-database helper: the async
+//! tests call [`TestDatabase::create`], the process-level ones (no runtime of their own)
+//! [`TestDatabase::create_blocking`]; test crates that need nothing else `#[path]`-include it.
+
+#![allow(dead_code)] // Each including crate uses part of it.
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -54,6 +58,20 @@ impl TestDatabase {
             tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
         }
         panic!("cannot create test database {name} on {admin_url}: {last_error}");
+    }
+
+    /// [`TestDatabase::create`] for callers outside any runtime (or inside one they must not
+    /// block): it runs on a thread of its own with its own small runtime.
+    pub fn create_blocking() -> TestDatabase {
+        std::thread::spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime")
+                .block_on(TestDatabase::create())
+        })
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
     }
 
     /// The URL of the new database, for `ferry::store::open`.
