@@ -134,6 +134,32 @@ fn the_built_in_demo_loads_no_commands_from_the_working_directory() {
     assert!(!dir.path().join("pwned").exists(), "the program ran");
 }
 
+/// The demo's deployers name scripts relative to its folder; without a file that folder would
+/// be wherever ferry was started, so the built-in demo deploys through `noop` instead.
+#[test]
+fn the_built_in_demo_runs_no_scripts_from_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("scripts")).unwrap();
+    for script in ["deploy.sh", "verify.sh", "observe.sh"] {
+        let path = dir.path().join("scripts").join(script);
+        std::fs::write(&path, "#!/bin/sh\necho \"$0 $*\" >> PWNED\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = ferry(
+        dir.path(),
+        &["shell", "--user", "alice"],
+        None,
+        Some("status staging\nconverge staging\n"),
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("deployed (deploy #1)"), "{stdout}");
+    assert!(
+        !dir.path().join("PWNED").exists(),
+        "a script of the working directory ran"
+    );
+}
+
 #[test]
 fn keys_that_would_be_one_program_variable_are_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -74,6 +74,13 @@ async fn setup(wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>) -> Setup {
     let seed = "[services.api]\nversion = \"1.0.0\"\n[services.web]\nversion = \"2.0.0\"\n";
     std::fs::write(dir.path().join("seeds/production.toml"), seed).unwrap();
     std::fs::write(dir.path().join("seeds/staging.toml"), seed).unwrap();
+    // A program command whose environment comes only through its permission.
+    std::fs::create_dir(dir.path().join("commands")).unwrap();
+    std::fs::write(
+        dir.path().join("commands/poke.toml"),
+        "pattern = \"poke {target}\"\nhelp = \"Poke.\"\npermission = \"converge:{target}\"\nprogram = \"/bin/true\"\n",
+    )
+    .unwrap();
     let config = Config::load(&dir.path().join("ferry.toml")).unwrap();
     let inner = ferry::store::open(&config.store.url, &config.base_dir)
         .await
@@ -187,7 +194,7 @@ async fn a_one_service_rollback_deploys_that_service_only() {
     let rolled = as_user(&s, "olga", "rollback production api to 1").await;
     assert_eq!(rolled.outcome, Outcome::Ok, "{}", shown(&rolled));
     let last = &deploys(&s).await[0];
-    assert_eq!(last.kind, DeployKind::Rollback);
+    assert_eq!(last.kind, DeployKind::ServiceRollback);
     let services: Vec<&str> = last.steps.iter().map(|s| s.service.as_str()).collect();
     assert_eq!(services, ["api"], "{last:?}");
     assert_eq!(applied_version(&s, "api").await, "1.0.0");
@@ -196,6 +203,25 @@ async fn a_one_service_rollback_deploys_that_service_only() {
         "2.0.0",
         "the unapproved web 6.6.6 was not deployed"
     );
+    // Its revision (@4, which carries web 6.6.6) never counts as deployed: neither a rollback
+    // to it nor a later "last good" rollback can bring web 6.6.6 in.
+    let to_partial = as_user(&s, "olga", "rollback production to 4").await;
+    assert_eq!(
+        to_partial.outcome,
+        Outcome::Refused,
+        "{}",
+        shown(&to_partial)
+    );
+    as_user(&s, "bob", "env production.api.version 1.0.2").await; // @5
+    let last_good = as_user(&s, "olga", "rollback production").await;
+    assert_eq!(last_good.outcome, Outcome::Ok, "{}", shown(&last_good));
+    assert!(
+        shown(&last_good).contains("production@2"),
+        "{}",
+        shown(&last_good)
+    );
+    assert_eq!(applied_version(&s, "web").await, "2.0.0");
+    assert_eq!(applied_version(&s, "api").await, "1.0.1");
 }
 
 #[tokio::test]
@@ -234,11 +260,13 @@ async fn a_rollback_while_a_deploy_runs_writes_nothing() {
     assert!(s.store.pin(&prod()).await.unwrap().is_none(), "no pin");
 }
 
-/// Lands a write of production (`api` 9.9.9) the first time an approver is added: between
-/// `approve`'s own checks and the converge it starts.
+/// A store that forwards every call, except that it can land a write of production (`api`
+/// 9.9.9) the first time an approver is added (between `approve`'s own checks and the
+/// converge it starts), and can make heartbeats hang.
 struct WriteOnApprove {
     inner: Arc<dyn Store>,
     done: AtomicBool,
+    hang_heartbeats: bool,
 }
 
 #[tokio::test]
@@ -247,6 +275,7 @@ async fn an_approval_deploys_the_approved_revision_or_nothing() {
         Arc::new(WriteOnApprove {
             inner,
             done: AtomicBool::new(false),
+            hang_heartbeats: false,
         })
     })
     .await;
@@ -305,6 +334,25 @@ async fn approve_and_deny_obey_channel_bindings_and_are_audited_under_the_enviro
         );
     }
     assert!(deploys(&s).await.is_empty(), "nothing deployed from a DM");
+    let listed = s.app.handle(&u2, &dm, "pending").await;
+    assert!(
+        shown(&listed).contains("No approval requests"),
+        "production's requests are not listed outside its channel: {}",
+        shown(&listed)
+    );
+    let listed = s.app.handle(&u2, &deploys_channel, "pending").await;
+    assert!(
+        shown(&listed).contains(&format!("#{id}")),
+        "{}",
+        shown(&listed)
+    );
+    let poke = s.app.handle(&u2, &dm, "poke production").await;
+    assert_eq!(poke.outcome, Outcome::Refused, "{}", shown(&poke));
+    assert!(
+        poke.headline.contains("only in slack:#deploys"),
+        "{}",
+        poke.headline
+    );
     let approved = s
         .app
         .handle(&u2, &deploys_channel, &format!("approve {id}"))
@@ -443,6 +491,38 @@ async fn a_deploy_that_lost_its_lease_stops_and_keeps_interrupted() {
     );
 }
 
+/// Others may reap a deploy a lease after its last heartbeat; when beats hang, the owner stops
+/// before that, whatever the store does.
+#[tokio::test]
+async fn a_deploy_whose_heartbeats_hang_stops_before_its_lease_runs_out() {
+    let s = setup(|inner| {
+        Arc::new(WriteOnApprove {
+            inner,
+            done: AtomicBool::new(true),
+            hang_heartbeats: true,
+        })
+    })
+    .await;
+    let lease = Duration::from_secs(2);
+    let engine = slow_engine(&s, lease);
+    let staging = Name::parse("staging").unwrap();
+    let actor = Actor::new("shell", "bob", "bob");
+    let request = staging_request(&s, &staging, &actor);
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(10), engine.converge(&request))
+        .await
+        .expect("the deploy stopped instead of running its 30 s apply");
+    let took = started.elapsed();
+    assert!(
+        matches!(result, Err(ferry::engine::EngineError::LeaseLost(_))),
+        "{result:?}"
+    );
+    assert!(
+        took < lease,
+        "stopped after {took:?}, when others may already reap it"
+    );
+}
+
 #[tokio::test]
 async fn a_dropped_converge_leaves_no_heartbeat_running() {
     let s = setup(|s| s).await;
@@ -527,6 +607,9 @@ impl DeployStore for WriteOnApprove {
         self.inner.start_deploy(deploy).await
     }
     async fn heartbeat_deploy(&self, id: i64, now: Millis) -> Result<bool, StoreError> {
+        if self.hang_heartbeats {
+            std::future::pending::<()>().await;
+        }
         self.inner.heartbeat_deploy(id, now).await
     }
     async fn record_steps(&self, id: i64, steps: &[Step]) -> Result<bool, StoreError> {
@@ -663,5 +746,100 @@ impl ChatEventStore for WriteOnApprove {
     }
     async fn forget_events(&self, before: Millis) -> Result<u64, StoreError> {
         self.inner.forget_events(before).await
+    }
+}
+
+/// A rollback that wrote its revision and pin but could not deploy says exactly that, also
+/// as a step of a user-defined command: never "Nothing changed."
+#[tokio::test]
+async fn a_rollback_that_wrote_but_did_not_deploy_never_says_nothing_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("closed");
+    let gate = dir.path().join("gate.sh");
+    std::fs::write(
+        &gate,
+        format!("#!/bin/sh\ntest ! -e '{}'\n", flag.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&gate, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.path().join("ferry.toml"),
+        r#"
+[store]
+url = "sqlite://ferry.db"
+seed = "seeds"
+
+[deployers.none]
+kind = "noop"
+
+[environments.staging]
+deployer = "none"
+preflight = [{ name = "gate", program = "gate.sh" }]
+
+[roles]
+admin = ["*"]
+
+[users]
+default = ["admin"]
+"#,
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("seeds")).unwrap();
+    std::fs::write(
+        dir.path().join("seeds/staging.toml"),
+        "[services.api]\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("commands")).unwrap();
+    std::fs::write(
+        dir.path().join("commands/undo.toml"),
+        "pattern = \"undo {env}\"\nhelp = \"Roll back.\"\npermission = \"rollback:{env}\"\nsteps = [\"rollback {env}\"]\n",
+    )
+    .unwrap();
+    let config = Config::load(&dir.path().join("ferry.toml")).unwrap();
+    let store = ferry::store::open(&config.store.url, &config.base_dir)
+        .await
+        .unwrap();
+    let app = App::with_store(config, store.clone(), Arc::new(FixedClock::at(NOW)))
+        .await
+        .unwrap();
+    let say = |text: &'static str| {
+        let app = &app;
+        async move {
+            let reply = app
+                .handle(&Actor::new("shell", "bob", "bob"), &Origin::shell(), text)
+                .await;
+            shown(&reply)
+        }
+    };
+    assert!(say("converge staging").await.contains("deployed"));
+    say("env staging.api.version 1.0.1").await;
+    assert!(say("converge staging").await.contains("deployed"));
+    std::fs::write(&flag, "").unwrap();
+    let staging = Name::parse("staging").unwrap();
+    for (text, revision, kept) in [
+        (
+            "undo staging",
+            3,
+            "wrote staging@3 (rollback to staging@1) and pinned staging there",
+        ),
+        (
+            "rollback staging to 1",
+            3,
+            "pinned staging at staging@3, which already wants staging@1",
+        ),
+    ] {
+        let reply = say(text).await;
+        assert!(
+            reply.contains(kept)
+                && reply.contains("did not deploy it")
+                && reply.contains("preflight check `gate` failed")
+                && !reply.contains("Nothing changed."),
+            "{text}: {reply}"
+        );
+        let head = store.head(&staging).await.unwrap().unwrap();
+        assert_eq!(head.meta.number, revision);
+        assert!(store.pin(&staging).await.unwrap().is_some());
     }
 }

@@ -914,3 +914,57 @@ async fn a_returned_status_url_on_another_origin_is_refused_unless_listed() {
         "status_origins: `status.example.com` is not an origin: write scheme and host (and port), like `https://status.example.com`"
     );
 }
+
+/// Values typed in chat reach a configured status URL percent-encoded, so they cannot add
+/// path steps, a query or a fragment; a value of `.` or `..` (which URL parsing would still
+/// read as a path step) is refused; and the URL's origin is fixed by the config.
+#[tokio::test]
+async fn a_configured_status_url_cannot_be_reshaped_by_a_value() {
+    let server = Server::start(|hit, _| match hit.path.as_str() {
+        "/deploy" => (StatusCode::OK, "{}".to_string()),
+        _ => (StatusCode::OK, r#"{"status": "success"}"#.to_string()),
+    })
+    .await;
+    let d = deployer(&format!(
+        "url = \"{}\"\nstatus_url = \"{}\"",
+        server.url("/deploy"),
+        server.url("/status/{service}/{key.image}"),
+    ));
+    let mut hostile = request();
+    hostile.spec.insert(
+        KeyPath::parse("image").unwrap(),
+        "x/../../../admin/drop-all?confirm=yes#".into(),
+    );
+    d.verify(&hostile, Duration::from_secs(5)).await.unwrap();
+    let paths: Vec<String> = server.hits().iter().map(|h| h.path.clone()).collect();
+    assert_eq!(
+        paths,
+        ["/status/ms-users/x%2F..%2F..%2F..%2Fadmin%2Fdrop-all%3Fconfirm%3Dyes%23"],
+        "one poll, of one path segment"
+    );
+
+    for dots in ["..", "."] {
+        let mut request = request();
+        request
+            .spec
+            .insert(KeyPath::parse("image").unwrap(), dots.into());
+        let err = d
+            .verify(&request, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(
+            err.message.contains("cannot go into a URL"),
+            "{}",
+            err.message
+        );
+    }
+    assert_eq!(server.hits().len(), 1, "nothing more was polled");
+
+    let config: WebhookConfig = toml::from_str(&format!(
+        "url = \"{}\"\nstatus_url = \"http://{{key.host}}/status\"",
+        server.url("/deploy")
+    ))
+    .unwrap();
+    let err = WebhookDeployer::new(&config).err().expect("refused");
+    assert!(err.contains("fixed http:// or https:// origin"), "{err}");
+}

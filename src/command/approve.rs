@@ -192,6 +192,8 @@ impl Pending {
             .await?
             .into_iter()
             .filter(|r| r.request.expires > now)
+            // Requests of environments bound to other channels are not shown here.
+            .filter(|r| ctx.ensure_channel(&r.request.env).is_ok())
             .collect();
         if open.is_empty() {
             return Ok(Reply::ok("No approval requests are waiting"));
@@ -364,6 +366,13 @@ impl Decide {
                     ctx.store
                         .reclose_approval(self.id, ApprovalStatus::Executed, status, None)
                         .await?;
+                }
+                // The request stays closed as executed: say so rather than "nothing changed".
+                if let CommandError::Store(store) = e {
+                    return Err(CommandError::Interrupted(UserError::new(format!(
+                        "request #{} was approved and closed, but its converge of {env} could not complete: {store}",
+                        self.id
+                    )).try_instead(format!("status {env}"))));
                 }
                 return Err(e);
             }

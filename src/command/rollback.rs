@@ -60,7 +60,16 @@ pub fn parse(mut args: Args) -> Result<Rollback, ParseError> {
             let rev = words
                 .next()
                 .ok_or_else(|| args.error("`to` needs a revision, e.g. `to 41`"))?;
-            let number = rev.rsplit('@').next().unwrap_or_default();
+            // `41` or `production@41`; a label of another environment is a mistake.
+            let number = match rev.rsplit_once('@') {
+                Some((label, _)) if label != env.as_str() => {
+                    return Err(args.error(format!(
+                        "`{rev}` is a revision of {label}, not of {env}: write `to 41` or `to {env}@41`"
+                    )));
+                }
+                Some((_, number)) => number,
+                None => rev.as_str(),
+            };
             match number.parse::<u64>() {
                 Ok(n) if n >= 1 => Some(n),
                 _ => return Err(args.error(format!("`{rev}` is not a revision number"))),
@@ -144,6 +153,15 @@ impl Rollback {
             Written::Revision(rev) => rev.meta.number,
             Written::Unchanged(head) => head.unwrap_or(target),
         };
+        // What stands if the deploy then cannot run.
+        let kept = match &written {
+            Written::Revision(_) => {
+                format!("wrote {env}@{revision} (rollback to {what}) and pinned {env} there")
+            }
+            Written::Unchanged(_) => {
+                format!("pinned {env} at {env}@{revision}, which already wants {what}")
+            }
+        };
         ctx.store
             .set_pin(&Pin {
                 env: env.clone(),
@@ -162,7 +180,10 @@ impl Rollback {
             base_dir: &ctx.config.base_dir,
             actor: ctx.actor,
             force: false,
-            kind: DeployKind::Rollback,
+            kind: match self.service {
+                Some(_) => DeployKind::ServiceRollback,
+                None => DeployKind::Rollback,
+            },
             events: ctx.events,
             expect: Some(Expected {
                 revision,
@@ -175,13 +196,15 @@ impl Rollback {
             match engine_error(env, e) {
                 CommandError::Invalid(e) | CommandError::Refused(e) => {
                     CommandError::Interrupted(UserError {
-                        message: format!(
-                            "wrote {env}@{revision} (rollback to {what}) and pinned {env} there, but did not deploy it: {}",
-                            e.message
-                        ),
+                        message: format!("{kept}, but did not deploy it: {}", e.message),
                         try_instead: Some(format!("rollback {env} again, or `unpin {env}`")),
                     })
                 }
+                // Partway (a store failure, a lost lease): what was written still stands.
+                CommandError::Store(e) => CommandError::Interrupted(UserError {
+                    message: format!("{kept}, but the deploy could not be completed: {e}"),
+                    try_instead: Some(format!("status {env}, then `rollback {env}` again")),
+                }),
                 other => other,
             }
         })?;
@@ -209,14 +232,15 @@ impl Rollback {
     }
 
     /// Revisions of the environment's successful deploys, newest first: the only ones a
-    /// rollback may restore, since each ran healthy before.
+    /// rollback may restore, since each ran healthy before. A one-service rollback does not
+    /// count: its revision carries other services' desired state that it never deployed.
     async fn succeeded(&self, ctx: &Context<'_>) -> Result<Vec<u64>, CommandError> {
         Ok(ctx
             .store
             .deploys(&self.env, DEPLOYS_CONSIDERED)
             .await?
             .iter()
-            .filter(|d| d.status == DeployStatus::Succeeded)
+            .filter(|d| d.status == DeployStatus::Succeeded && d.kind.is_whole())
             .map(|d| d.revision)
             .collect())
     }
@@ -338,6 +362,7 @@ mod tests {
             "rollback production to x",
             "rollback production a b",
             "rollback production to 3 4",
+            "rollback production to staging@3",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

@@ -146,7 +146,17 @@ impl Config {
         let cwd = std::env::current_dir().map_err(|e| {
             ConfigError::new("(built-in)", None, format!("no working directory: {e}"))
         })?;
-        Config::parse(BUILTIN, "(built-in config)", None, &cwd)
+        let mut config = Config::parse(BUILTIN, "(built-in config)", None, &cwd)?;
+        // The demo's deployers run scripts relative to its folder, which without a file is
+        // wherever ferry was started: run nothing from there. The built-in demo records and
+        // reports, through the `noop` deployer, and checks nothing before a converge.
+        for deployer in config.deployers.values_mut() {
+            *deployer = DeployerConfig::Noop(crate::deploy::NoopConfig::default());
+        }
+        for env in config.environments.values_mut() {
+            env.preflight.clear();
+        }
+        Ok(config)
     }
 
     /// Reads and validates the file at `path`.

@@ -14,7 +14,7 @@ pub use command::{CommandConfig, CommandDeployer};
 pub use noop::{NoopConfig, NoopDeployer};
 pub use template::{Template, TemplateError};
 pub use url::redact_url;
-pub use webhook::{WebhookConfig, WebhookDeployer};
+pub use webhook::{WebhookConfig, WebhookDeployer, read_body};
 
 use crate::domain::{Actor, Name, ServiceSpec};
 use std::collections::BTreeMap;

@@ -54,6 +54,10 @@ pub enum TemplateError {
     /// to fix it).
     #[error("{0}")]
     LooksLikeOption(String),
+    /// A value that URL parsing would read as a path step (`.`, `..`): percent-encoding
+    /// cannot stop it walking up the path.
+    #[error("the value `{0}` cannot go into a URL: `.` and `..` would change its path")]
+    DotSegment(String),
 }
 
 impl Template {
@@ -95,8 +99,14 @@ impl Template {
     /// A URL for `request`: substituted values are percent-encoded, so that a value holding
     /// `/`, `?` or `#` cannot change the URL's shape.
     pub fn expand_url(&self, request: &DeployRequest) -> Result<String, TemplateError> {
-        self.0
-            .try_render(|name| value_of(name, request, None, &percent_encode))
+        self.0.try_render(|name| {
+            let value = value_of(name, request, None, &percent_encode)?;
+            // `%2E` is still a dot to URL parsers, so `..` (in any encoding) is refused.
+            if !value.is_empty() && value.replace("%2E", ".").chars().all(|c| c == '.') {
+                return Err(TemplateError::DotSegment(value.replace("%2E", ".")));
+            }
+            Ok(value)
+        })
     }
 }
 

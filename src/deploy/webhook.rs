@@ -127,6 +127,26 @@ impl WebhookDeployer {
                 let text = config.status_url.as_deref().unwrap_or_default();
                 e.to_string().replace(text, &redact_url(text))
             })?;
+        // The configured status URL's origin is the config author's: trusted, but fixed. A
+        // placeholder in it would let a value typed in chat choose the host that is polled.
+        if let Some(text) = config.status_url.as_deref() {
+            let authority = text
+                .split_once("://")
+                .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
+                .unwrap_or_default();
+            let parsed = reqwest::Url::parse(text)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+            match parsed {
+                Some(u) if !authority.contains('{') => status_origins.push(origin(&u)),
+                _ => {
+                    return Err(format!(
+                        "status_url `{}` must start with a fixed http:// or https:// origin; placeholders may appear only after it, like `https://status.example.com/{{service}}`",
+                        redact_url(text)
+                    ));
+                }
+            }
+        }
         Ok(WebhookDeployer {
             client,
             url: config.url.clone(),
@@ -156,10 +176,16 @@ impl WebhookDeployer {
     /// The status URL a receiver returned, resolved against the webhook URL, if it is on an
     /// allowed origin; the error says why not.
     fn returned_status_url(&self, returned: &str) -> Result<String, DeployError> {
+        self.allowed_status_url(returned, "the receiver returned a status_url")
+    }
+
+    /// `url` resolved against the webhook URL, if it is on an allowed origin; `what` names
+    /// where it came from in the error.
+    fn allowed_status_url(&self, returned: &str, what: &str) -> Result<String, DeployError> {
         let base = reqwest::Url::parse(&self.url).map_err(|e| DeployError::new(e.to_string()))?;
         let url = base.join(returned).map_err(|e| {
             DeployError::new(format!(
-                "the receiver returned a status_url that is not a URL ({e}); nothing was polled"
+                "{what} that is not a URL ({e}); nothing was polled"
             ))
         })?;
         let at = origin(&url);
@@ -167,7 +193,7 @@ impl WebhookDeployer {
             Ok(url.to_string())
         } else {
             Err(DeployError::new(format!(
-                "the receiver returned a status_url on {at}, which is not the webhook's origin; it was not polled: if that host is trusted, add it to the deployer's `status_origins` (like `status_origins = [\"{at}\"]`)"
+                "{what} on {at}, which is not the webhook's origin; it was not polled: if that host is trusted, add it to the deployer's `status_origins` (like `status_origins = [\"{at}\"]`)"
             )))
         }
     }
@@ -205,8 +231,9 @@ fn payload(request: &DeployRequest) -> serde_json::Value {
     })
 }
 
-/// Reads a response body of at most `MAX_BODY` bytes, stopping as soon as it is larger.
-async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+/// Reads a response body of at most `MAX_BODY` bytes, stopping as soon as it is larger: what
+/// every HTTP answer ferry reads (webhooks, status URLs, preflight checks) goes through.
+pub async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
     const TOO_LARGE: &str = "response body larger than 1 MiB";
     if response
         .content_length()
@@ -320,9 +347,14 @@ impl Deployer for WebhookDeployer {
             .remove(&Self::key(request));
         let url = match (returned, &self.status_url) {
             (Some(url), _) => self.returned_status_url(&url)?,
-            (None, Some(template)) => template
-                .expand(request, None)
-                .map_err(|e| DeployError::new(e.to_string()))?,
+            // Values are percent-encoded, and the URL must stay on an allowed origin like a
+            // returned one: a value typed in chat cannot point the poll elsewhere.
+            (None, Some(template)) => {
+                let url = template
+                    .expand_url(request)
+                    .map_err(|e| DeployError::new(e.to_string()))?;
+                self.allowed_status_url(&url, "the configured status_url gave a URL")?
+            }
             (None, None) => return Ok(()),
         };
         let deadline = tokio::time::Instant::now() + timeout;

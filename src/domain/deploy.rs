@@ -57,7 +57,11 @@ impl fmt::Display for DeployStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeployKind {
     Converge,
+    /// A whole environment restored to a revision deployed before.
     Rollback,
+    /// One service restored. Its revision also carries the other services' desired state,
+    /// which this deploy did not apply: such a deploy never makes its revision "deployed".
+    ServiceRollback,
 }
 
 impl DeployKind {
@@ -65,13 +69,20 @@ impl DeployKind {
         match self {
             DeployKind::Converge => "converge",
             DeployKind::Rollback => "rollback",
+            DeployKind::ServiceRollback => "service-rollback",
         }
+    }
+
+    /// Whether a successful deploy of this kind left every service at its revision.
+    pub fn is_whole(self) -> bool {
+        !matches!(self, DeployKind::ServiceRollback)
     }
 
     pub fn parse(text: &str) -> Option<DeployKind> {
         match text {
             "converge" => Some(DeployKind::Converge),
             "rollback" => Some(DeployKind::Rollback),
+            "service-rollback" => Some(DeployKind::ServiceRollback),
             _ => None,
         }
     }

@@ -313,8 +313,10 @@ impl Engine {
     }
 
     /// Keeps the lease alive while the deploy runs, and says (through `lost`) when it is gone:
-    /// another process marked the deploy interrupted, or the store could not confirm it for a
-    /// whole lease, after which others may rightly consider it dead.
+    /// another process marked the deploy interrupted, or no beat was confirmed for nearly a
+    /// whole lease. Others may reap a deploy whose last stamped beat is a lease old, so the
+    /// owner stops one beat interval before that, measured from when its last confirmed beat
+    /// was sent (not answered), on a timer of its own that a hanging store cannot delay.
     fn spawn_heartbeat(
         &self,
         deploy: i64,
@@ -325,31 +327,31 @@ impl Engine {
         let lease = self.lease;
         let every = lease / 5;
         tokio::spawn(async move {
-            let mut confirmed = Instant::now();
+            let mut confirmed = tokio::time::Instant::now();
             loop {
-                tokio::time::sleep(every).await;
-                // A beat that hangs counts as a failed one.
-                let beat = tokio::time::timeout(every, store.heartbeat_deploy(deploy, clock.now()));
-                match beat.await {
-                    Ok(Ok(true)) => confirmed = Instant::now(),
-                    Ok(Ok(false)) => {
-                        tracing::error!(
-                            deploy,
-                            "this deploy was marked interrupted by another process; stopping it"
-                        );
-                        let _ = lost.send(true);
-                        return;
-                    }
-                    Ok(Err(e)) => tracing::warn!(deploy, error = %e, "heartbeat failed"),
-                    Err(_) => tracing::warn!(deploy, "heartbeat timed out"),
-                }
-                if confirmed.elapsed() >= lease {
-                    tracing::error!(
-                        deploy,
-                        "the store has not confirmed this deploy's lease for a whole lease; stopping it"
-                    );
+                let deadline = confirmed + lease.saturating_sub(every);
+                let stop = |why: &str| {
+                    tracing::error!(deploy, "{why}; stopping the deploy");
                     let _ = lost.send(true);
-                    return;
+                };
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline) => {
+                        return stop("no heartbeat was confirmed for nearly a whole lease");
+                    }
+                    () = tokio::time::sleep(every) => {}
+                }
+                let stamped = tokio::time::Instant::now();
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline) => {
+                        return stop("no heartbeat was confirmed for nearly a whole lease");
+                    }
+                    beat = store.heartbeat_deploy(deploy, clock.now()) => match beat {
+                        Ok(true) => confirmed = stamped,
+                        Ok(false) => {
+                            return stop("this deploy was marked interrupted by another process");
+                        }
+                        Err(e) => tracing::warn!(deploy, error = %e, "heartbeat failed"),
+                    },
                 }
             }
         })

@@ -141,7 +141,11 @@ impl PreflightCheck {
                 if status.is_success() {
                     Ok(())
                 } else {
-                    let text = response.text().await.unwrap_or_default();
+                    // Capped like every answer ferry reads; only its tail is shown.
+                    let text = crate::deploy::read_body(response)
+                        .await
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .unwrap_or_else(|e| e);
                     Err(fail(format!("{shown} answered {status}"), tail(&text)))
                 }
             }

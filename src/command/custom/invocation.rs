@@ -33,9 +33,10 @@ enum Run {
 }
 
 impl Invocation {
-    /// The `{env}` parameter, for the audit trail.
+    /// The environment it touches, for channel bindings and the audit trail: the `{env}`
+    /// parameter, else the environment its permission names (`converge:{target}`).
     pub fn env(&self) -> Option<&Name> {
-        self.env.as_ref()
+        self.env.as_ref().or(self.permission.env.as_ref())
     }
 
     /// The command's name (the pattern's first word).
@@ -71,6 +72,10 @@ impl Invocation {
     pub async fn execute(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         if let Some(env) = &self.env {
             ctx.environment(env)?;
+        }
+        // Both environments it may touch obey their channel bindings.
+        for env in [&self.env, &self.permission.env].into_iter().flatten() {
+            ctx.ensure_channel(env)?;
         }
         ctx.require(self.permission.clone())?;
         match &self.run {

@@ -25,10 +25,12 @@ impl Invocation {
                     if let CommandError::Store(store) = &e {
                         tracing::error!(error = %store, step = %step, "store failure in a step");
                     }
-                    (Reply::from_error(&e), true)
+                    // An interrupted step says itself what took effect: not "nothing changed".
+                    let nothing_changed = !matches!(e, CommandError::Interrupted(_));
+                    (Reply::from_error(&e), nothing_changed)
                 }
             };
-            if reply.outcome != Outcome::Ok || errored {
+            if reply.outcome != Outcome::Ok {
                 return self.step_failed(steps, i, reply, errored, done);
             }
             done.lines
