@@ -14,7 +14,7 @@ use std::time::Duration;
 use fake_discord::{Config, FakeDiscord, FollowupKind, intents};
 use serde_json::json;
 use serenity::all::{
-    ChannelId, ClientBuilder, Command, CommandOptionType, Context, CreateAttachment, CreateCommand,
+    ChannelId, ClientBuilder, Command, CommandOptionType, Context, CreateCommand,
     CreateCommandOption, CreateInteractionResponse, CreateInteractionResponseMessage,
     CreateMessage, EditMessage, EventHandler, GatewayError, GatewayIntents, HttpBuilder, HttpError,
     Interaction, InteractionId, Message, MessageId, Ready, ResumedEvent,
@@ -468,27 +468,6 @@ async fn rest_rules_are_discords() {
         ),
         (404, 10008)
     );
-
-    // A file goes up as multipart and is recorded with its bytes.
-    let with_file = CreateMessage::new()
-        .content("log attached")
-        .add_file(CreateAttachment::bytes(
-            b"line 1\nline 2\n".to_vec(),
-            "deploy.log",
-        ));
-    let sent = channel
-        .send_message(&http, with_file)
-        .await
-        .expect("send a file");
-    assert_eq!(sent.attachments[0].filename, "deploy.log");
-    let posted = fake
-        .posted()
-        .into_iter()
-        .find(|p| p.id == sent.id.get())
-        .unwrap();
-    assert_eq!(posted.content, "log attached");
-    assert_eq!(posted.attachments[0].filename, "deploy.log");
-    assert_eq!(posted.attachments[0].text(), "line 1\nline 2\n");
 
     // Interactions: deferred response, then the original edited and a follow-up; one callback
     // only; follow-ups not before the callback; the callback deadline.

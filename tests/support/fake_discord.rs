@@ -7,6 +7,14 @@
 //! and `ClientBuilder::new_with_http(http, intents)`; `GET /api/v10/gateway` then hands out
 //! `ws://127.0.0.1:PORT/gw`.
 //!
+//! It speaks only the part of the protocol ferry's transport (`src/chat/discord.rs`) uses:
+//! `GET /gateway`, `GET /users/@me`, `GET /channels/{id}` of a server channel, messages
+//! created and edited in a channel, the interaction callback (deferred, or an immediate message
+//! for the self-test's plain bot), the original response and follow-ups edited or created
+//! through the interaction's webhook, and `/ferry` registered as a global command; on the
+//! gateway HELLO, IDENTIFY, heartbeats, RESUME, RECONNECT and INVALID_SESSION. JSON bodies
+//! only: ferry uploads no files.
+//!
 //! What it keeps faithful, because a transport can get each of these wrong:
 //! - the gateway handshake: HELLO, IDENTIFY (token, intents, privileged intents, shard), READY
 //!   with sequence numbers, heartbeat ACKs, RESUME with replay of what was missed and RESUMED,
@@ -63,8 +71,6 @@ pub mod intents {
 const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
 /// The largest `content` Discord accepts, in characters.
 const MAX_CONTENT: usize = 2000;
-/// Ephemeral message flag (only the invoking user sees it; never dispatched to the bot).
-const FLAG_EPHEMERAL: u64 = 1 << 6;
 /// The "bot is thinking" flag of a deferred interaction response's placeholder.
 const FLAG_LOADING: u64 = 1 << 7;
 
@@ -83,8 +89,6 @@ pub struct Config {
     pub interaction_deadline: Duration,
     /// Whether the application may use privileged intents (else IDENTIFY with one closes 4014).
     pub privileged_intents_allowed: bool,
-    /// Whether the bot's own posts come back over the gateway, as on Discord.
-    pub echo_own_messages: bool,
 }
 
 impl Default for Config {
@@ -97,7 +101,6 @@ impl Default for Config {
             heartbeat_interval: Duration::from_millis(1000),
             interaction_deadline: Duration::from_secs(3),
             privileged_intents_allowed: true,
-            echo_own_messages: true,
         }
     }
 }
@@ -111,26 +114,8 @@ pub struct Posted {
     pub content: String,
     /// `message_reference.message_id`: the message this one replies to.
     pub reference_message_id: Option<u64>,
-    pub attachments: Vec<Upload>,
-    pub embeds: Vec<Value>,
-    /// The JSON body (or multipart `payload_json`) as sent.
+    /// The JSON body as sent.
     pub body: Value,
-}
-
-/// A file uploaded in a multipart request.
-#[derive(Clone, Debug)]
-pub struct Upload {
-    /// The form field, e.g. `files[0]`.
-    pub field: String,
-    pub filename: String,
-    pub content_type: Option<String>,
-    pub data: Vec<u8>,
-}
-
-impl Upload {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.data).into_owned()
-    }
 }
 
 /// An accepted `PATCH /channels/{id}/messages/{id}`.
@@ -140,7 +125,6 @@ pub struct Edit {
     pub message_id: u64,
     /// `content` if the body set it.
     pub content: Option<String>,
-    pub attachments: Vec<Upload>,
     pub body: Value,
 }
 
@@ -148,14 +132,9 @@ pub struct Edit {
 #[derive(Clone, Debug)]
 pub struct InteractionResponse {
     pub interaction_id: u64,
-    pub token: String,
-    /// 4 message, 5 deferred message, 9 modal, ...
+    /// 4 message, 5 deferred message.
     pub kind: u64,
     pub content: Option<String>,
-    pub ephemeral: bool,
-    /// The `data` object as sent (`Null` if none).
-    pub data: Value,
-    pub attachments: Vec<Upload>,
 }
 
 /// What a request to the interaction webhook did.
@@ -167,20 +146,16 @@ pub enum FollowupKind {
     EditOriginal,
     /// `PATCH /webhooks/{app}/{token}/messages/{id}`.
     Edit(u64),
-    /// `DELETE /webhooks/{app}/{token}/messages/...`.
-    Delete(u64),
 }
 
 /// An accepted request to an interaction's webhook.
 #[derive(Clone, Debug)]
 pub struct Followup {
     pub interaction_id: u64,
-    pub token: String,
     pub kind: FollowupKind,
     /// The message created or changed.
     pub message_id: u64,
     pub content: Option<String>,
-    pub attachments: Vec<Upload>,
     pub body: Value,
 }
 
@@ -191,9 +166,6 @@ pub struct Identify {
     pub token: String,
     pub intents: u64,
     pub shard: Option<(u64, u64)>,
-    pub compress: Option<bool>,
-    pub large_threshold: Option<u64>,
-    pub properties: Value,
     /// `None` if accepted, else the close code the fake answered with.
     pub rejected_with: Option<u16>,
 }
@@ -203,7 +175,6 @@ pub struct Identify {
 pub struct Resume {
     pub session_id: String,
     pub seq: u64,
-    pub token: String,
     pub accepted: bool,
     /// How many missed dispatches were replayed before RESUMED.
     pub replayed: usize,
@@ -213,7 +184,7 @@ pub struct Resume {
 #[derive(Clone, Debug)]
 pub struct Connection {
     pub id: u64,
-    /// `/gw`, or `/gw/resume` if the client used READY's `resume_gateway_url`.
+    /// `/gw`.
     pub path: String,
     /// The query string, e.g. `v=10`.
     pub query: Option<String>,
@@ -309,13 +280,6 @@ struct StoredMessage {
     json: Value,
 }
 
-#[derive(Clone, Copy)]
-struct ChannelInfo {
-    guild_id: Option<u64>,
-    /// For a DM: the other user.
-    recipient: Option<u64>,
-}
-
 struct InteractionState {
     id: u64,
     token: String,
@@ -328,9 +292,9 @@ struct InteractionState {
     original: Option<u64>,
 }
 
+/// A global application command.
 struct Command {
     id: u64,
-    guild_id: Option<u64>,
     json: Value,
 }
 
@@ -349,7 +313,8 @@ struct Fake {
     heartbeats: usize,
     readies: usize,
     users: HashMap<u64, String>,
-    channels: HashMap<u64, ChannelInfo>,
+    /// Known channels and their server (`None` for a DM).
+    channels: HashMap<u64, Option<u64>>,
     /// Names given with `add_named_channel`; others are `channel-<id>`.
     channel_names: HashMap<u64, String>,
     /// Message edits (PATCH of a channel message or an interaction's message) never answer.
@@ -411,7 +376,6 @@ impl FakeDiscord {
         }));
         let app = Router::new()
             .route("/gw", get(gateway_upgrade))
-            .route("/gw/resume", get(gateway_upgrade))
             .fallback(rest)
             .with_state(shared.clone());
         let server = tokio::spawn(async move {
@@ -433,11 +397,6 @@ impl FakeDiscord {
         format!("http://{}", self.addr)
     }
 
-    /// `ws://127.0.0.1:PORT/gw`: what `GET /api/v10/gateway` answers.
-    pub fn gateway_url(&self) -> String {
-        format!("ws://{}/gw", self.addr)
-    }
-
     pub fn token(&self) -> String {
         self.lock().cfg.token.clone()
     }
@@ -455,25 +414,13 @@ impl FakeDiscord {
         format!("<@{}>", self.bot_user_id())
     }
 
-    /// Makes a channel known (sending a message or interaction in it does that too). A bot may
-    /// post only to known channels, as on Discord. `guild_id: None` makes it a DM channel.
-    pub fn add_channel(&self, channel_id: u64, guild_id: Option<u64>) {
-        self.lock()
-            .channels
-            .entry(channel_id)
-            .or_insert(ChannelInfo {
-                guild_id,
-                recipient: None,
-            });
-    }
-
-    /// As `add_channel`, for a server channel with a name (`deploys`, without `#`); renaming
-    /// a known channel changes only its name.
+    /// Makes a server channel known under a name (`deploys`, without `#`); sending a message or
+    /// interaction in a channel makes it known too. A bot may post only to known channels, as on
+    /// Discord. Renaming a known channel changes only its name.
     pub fn add_named_channel(&self, channel_id: u64, guild_id: u64, name: &str) {
-        self.add_channel(channel_id, Some(guild_id));
-        self.lock()
-            .channel_names
-            .insert(channel_id, name.to_string());
+        let mut st = self.lock();
+        st.channels.entry(channel_id).or_insert(Some(guild_id));
+        st.channel_names.insert(channel_id, name.to_string());
     }
 
     /// From now on every message edit (`PATCH /channels/{c}/messages/{m}` and
@@ -565,12 +512,6 @@ impl FakeDiscord {
             Some(i) => i.token.clone(),
             None => panic!("no interaction {interaction_id}"),
         }
-    }
-
-    /// Dispatches any event as is (no intent filtering). Returns its sequence number, if sent.
-    pub fn dispatch_raw(&self, t: &str, d: Value) -> Option<u64> {
-        let mut st = self.lock();
-        st.dispatch(t, d, Gate::Always)
     }
 
     /// Drops the gateway's TCP connection without a close frame, like a network failure. The
@@ -685,27 +626,13 @@ impl FakeDiscord {
 
     /// Waits until `pred` holds, checking every 10 ms. Panics with a dump after `timeout`.
     pub async fn wait_for(&self, pred: impl Fn(&FakeDiscord) -> bool, timeout: Duration) {
-        if !self.try_wait_for(pred, timeout).await {
-            panic!(
-                "fake Discord: condition not met within {timeout:?}\n{}",
-                self.dump()
-            );
-        }
-    }
-
-    /// Like `wait_for`, but says whether `pred` came true instead of panicking.
-    pub async fn try_wait_for(
-        &self,
-        pred: impl Fn(&FakeDiscord) -> bool,
-        timeout: Duration,
-    ) -> bool {
         let deadline = Instant::now() + timeout;
-        loop {
-            if pred(self) {
-                return true;
-            }
+        while !pred(self) {
             if Instant::now() >= deadline {
-                return false;
+                panic!(
+                    "fake Discord: condition not met within {timeout:?}\n{}",
+                    self.dump()
+                );
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -761,12 +688,8 @@ impl FakeDiscord {
         for p in &st.posted {
             let _ = writeln!(
                 s,
-                "  #{} in {} reply_to={:?} files={} {:?}",
-                p.id,
-                p.channel_id,
-                p.reference_message_id,
-                p.attachments.len(),
-                p.content
+                "  #{} in {} reply_to={:?} {:?}",
+                p.id, p.channel_id, p.reference_message_id, p.content
             );
         }
         let _ = writeln!(s, "edits:");
@@ -795,7 +718,7 @@ impl FakeDiscord {
         }
         let _ = writeln!(s, "commands:");
         for c in &st.commands {
-            let _ = writeln!(s, "  guild={:?} {}", c.guild_id, c.json);
+            let _ = writeln!(s, "  {}", c.json);
         }
         s
     }
@@ -877,60 +800,35 @@ impl Fake {
         })
     }
 
-    fn channel_json(&self, id: u64, info: ChannelInfo) -> Value {
-        match info.guild_id {
-            Some(g) => json!({
-                "id": id.to_string(),
-                "type": 0,
-                "guild_id": g.to_string(),
-                "name": self
-                    .channel_names
-                    .get(&id)
-                    .cloned()
-                    .unwrap_or_else(|| format!("channel-{id}")),
-                "position": 0,
-                "permission_overwrites": [],
-                "nsfw": false,
-                "topic": null,
-                "last_message_id": null,
-                "rate_limit_per_user": 0,
-                "parent_id": null,
-                "flags": 0,
-            }),
-            None => {
-                let recipient = info.recipient.unwrap_or(1);
-                json!({
-                    "id": id.to_string(),
-                    "type": 1,
-                    "last_message_id": null,
-                    "recipients": [self.user_json(recipient)],
-                    "flags": 0,
-                })
-            }
-        }
+    /// A server channel (text, type 0), as `GET /channels/{id}` returns it.
+    fn channel_json(&self, id: u64, guild_id: u64) -> Value {
+        json!({
+            "id": id.to_string(),
+            "type": 0,
+            "guild_id": guild_id.to_string(),
+            "name": self
+                .channel_names
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| format!("channel-{id}")),
+            "position": 0,
+            "permission_overwrites": [],
+            "nsfw": false,
+            "topic": null,
+            "last_message_id": null,
+            "rate_limit_per_user": 0,
+            "parent_id": null,
+            "flags": 0,
+        })
     }
 
-    fn note_channel(&mut self, channel_id: u64, guild_id: Option<u64>, user_id: u64) {
-        let info = self.channels.entry(channel_id).or_insert(ChannelInfo {
-            guild_id,
-            recipient: None,
-        });
-        if info.guild_id.is_none() && guild_id.is_none() && info.recipient.is_none() {
-            info.recipient = Some(user_id);
-        }
-    }
-
-    /// The base Message object (REST shape).
-    #[allow(clippy::too_many_arguments)]
+    /// The base Message object (REST shape): no mentions, embeds, attachments or components.
     fn message_json(
         &self,
         id: u64,
         channel_id: u64,
         author_id: u64,
         content: &str,
-        mentions: Vec<Value>,
-        embeds: Vec<Value>,
-        attachments: Vec<Value>,
         kind: u64,
         flags: u64,
     ) -> Value {
@@ -943,10 +841,10 @@ impl Fake {
             "edited_timestamp": null,
             "tts": false,
             "mention_everyone": false,
-            "mentions": mentions,
+            "mentions": [],
             "mention_roles": [],
-            "attachments": attachments,
-            "embeds": embeds,
+            "attachments": [],
+            "embeds": [],
             "pinned": false,
             "type": kind,
             "flags": flags,
@@ -964,28 +862,16 @@ impl Fake {
         mentions_bot: bool,
     ) -> u64 {
         self.users.insert(author_id, author_name.to_string());
-        self.note_channel(channel_id, guild_id, author_id);
+        self.channels.entry(channel_id).or_insert(guild_id);
         let bot = self.cfg.bot_user_id;
         let mentions_bot = mentions_bot
             || content.contains(&format!("<@{bot}>"))
             || content.contains(&format!("<@!{bot}>"));
-        let mentions = if mentions_bot {
-            vec![self.user_json(bot)]
-        } else {
-            vec![]
-        };
         let id = self.snowflake();
-        let json = self.message_json(
-            id,
-            channel_id,
-            author_id,
-            content,
-            mentions,
-            vec![],
-            vec![],
-            0,
-            0,
-        );
+        let mut json = self.message_json(id, channel_id, author_id, content, 0, 0);
+        if mentions_bot {
+            json["mentions"] = json!([self.user_json(bot)]);
+        }
         self.messages.insert(
             id,
             StoredMessage {
@@ -1017,15 +903,9 @@ impl Fake {
         d
     }
 
+    /// The bot's own message `id` comes back over the gateway, as on Discord.
     fn echo(&mut self, t: &str, id: u64) {
-        if !self.cfg.echo_own_messages {
-            return;
-        }
         let m = &self.messages[&id];
-        let flags = m.json["flags"].as_u64().unwrap_or(0);
-        if flags & FLAG_EPHEMERAL != 0 {
-            return;
-        }
         let gate = Gate::Message {
             guild: m.guild_id.is_some(),
             mentions_bot: m.mentions_bot,
@@ -1080,32 +960,29 @@ impl Fake {
         command_text: &str,
     ) -> (u64, Value) {
         self.users.insert(user_id, user_name.to_string());
-        self.note_channel(channel_id, guild_id, user_id);
+        self.channels.entry(channel_id).or_insert(guild_id);
         let id = self.snowflake();
         let token = format!("aW50ZXJhY3Rpb24.{}", self.random_hex());
         let command = self
             .commands
             .iter()
-            .find(|c| c.json["name"] == "ferry" && (c.guild_id.is_none() || c.guild_id == guild_id))
-            .map(|c| (c.id, c.guild_id));
-        let (command_id, command_guild) = match command {
+            .find(|c| c.json["name"] == "ferry")
+            .map(|c| c.id);
+        let command_id = match command {
             Some(c) => c,
-            None => (self.snowflake(), None),
+            None => self.snowflake(),
         };
         let options = if command_text.is_empty() {
             json!([])
         } else {
             json!([{"name": "command", "type": 3, "value": command_text}])
         };
-        let mut data = json!({
+        let data = json!({
             "id": command_id.to_string(),
             "name": "ferry",
             "type": 1,
             "options": options,
         });
-        if let Some(g) = command_guild {
-            data["guild_id"] = json!(g.to_string());
-        }
         let user = self.user_json(user_id);
         let mut d = json!({
             "id": id.to_string(),
@@ -1182,9 +1059,6 @@ impl Fake {
         let mut d = d.clone();
         if guild && !mentions_bot && !own && intents & intents::MESSAGE_CONTENT == 0 {
             d["content"] = json!("");
-            d["embeds"] = json!([]);
-            d["attachments"] = json!([]);
-            d["components"] = json!([]);
         }
         Ok(d)
     }
@@ -1379,9 +1253,6 @@ fn on_client_frame(shared: &Shared, conn: u64, text: &str) {
                 token: token.clone(),
                 intents,
                 shard,
-                compress: d["compress"].as_bool(),
-                large_threshold: d["large_threshold"].as_u64(),
-                properties: d["properties"].clone(),
                 rejected_with: None,
             };
             let rejection = if attached {
@@ -1420,7 +1291,7 @@ fn on_client_frame(shared: &Shared, conn: u64, text: &str) {
                 "guilds": [],
                 "session_id": session_id,
                 "session_type": "normal",
-                "resume_gateway_url": format!("ws://127.0.0.1:{}/gw/resume", st.port),
+                "resume_gateway_url": format!("ws://127.0.0.1:{}/gw", st.port),
                 "shard": [shard.map_or(0, |s| s.0), shard.map_or(1, |s| s.1)],
                 "application": {"id": st.cfg.application_id.to_string(), "flags": 8_953_856},
                 "private_channels": [],
@@ -1446,7 +1317,6 @@ fn on_client_frame(shared: &Shared, conn: u64, text: &str) {
             let mut resume = Resume {
                 session_id,
                 seq,
-                token,
                 accepted: valid,
                 replayed: 0,
             };
@@ -1482,8 +1352,7 @@ fn on_client_frame(shared: &Shared, conn: u64, text: &str) {
                 Gate::Always,
             );
         }
-        Some(3 | 4 | 8 | 31) if attached => {} // Presence, voice, member chunks: accepted, ignored.
-        Some(3 | 4 | 8 | 31) => close(4003, "Not authenticated."),
+        // Presence, voice state and member requests: ferry sends none of them.
         _ => close(4001, "Unknown opcode."),
     }
 }
@@ -1527,12 +1396,6 @@ fn unknown_interaction() -> Reply {
 
 fn unknown_webhook() -> Reply {
     error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook")
-}
-
-/// A request body: the JSON (or multipart `payload_json`) and any uploaded files.
-struct Body {
-    json: Value,
-    files: Vec<Upload>,
 }
 
 async fn rest(
@@ -1603,7 +1466,7 @@ fn route(st: &mut Fake, method: &Method, uri: &Uri, headers: &HeaderMap, bytes: 
             return error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
         }
     }
-    let body = match parse_body(headers, bytes) {
+    let body = match parse_body(bytes) {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -1613,43 +1476,15 @@ fn route(st: &mut Fake, method: &Method, uri: &Uri, headers: &HeaderMap, bytes: 
             StatusCode::OK,
             Some(json!({"url": format!("ws://127.0.0.1:{}/gw", st.port)})),
         ),
-        ("GET", ["gateway", "bot"]) => (
-            StatusCode::OK,
-            Some(json!({
-                "url": format!("ws://127.0.0.1:{}/gw", st.port),
-                "shards": 1,
-                "session_start_limit": {
-                    "total": 1000,
-                    "remaining": 999,
-                    "reset_after": 86_400_000,
-                    "max_concurrency": 1,
-                },
-            })),
-        ),
         ("GET", ["users", "@me"]) => (StatusCode::OK, Some(st.current_user_json())),
-        ("GET", ["oauth2", "applications", "@me"] | ["applications", "@me"]) => {
-            (StatusCode::OK, Some(application_json(st)))
-        }
-        ("GET", ["channels", c]) => match id(c).and_then(|c| Some((c, *st.channels.get(&c)?))) {
-            Some((c, info)) => (StatusCode::OK, Some(st.channel_json(c, info))),
+        // Only server channels: ferry looks up a channel's name for server messages alone.
+        ("GET", ["channels", c]) => match id(c).and_then(|c| Some((c, (*st.channels.get(&c)?)?))) {
+            Some((c, guild_id)) => (StatusCode::OK, Some(st.channel_json(c, guild_id))),
             None => error(StatusCode::NOT_FOUND, 10003, "Unknown Channel"),
         },
-        ("POST", ["channels", c, "typing"]) => {
-            match id(c).filter(|c| st.channels.contains_key(c)) {
-                Some(_) => (StatusCode::NO_CONTENT, None),
-                None => error(StatusCode::NOT_FOUND, 10003, "Unknown Channel"),
-            }
-        }
         ("POST", ["channels", c, "messages"]) => match id(c) {
             Some(c) => create_message(st, c, body),
             None => not_found(),
-        },
-        ("GET", ["channels", c, "messages", mid]) => match (id(c), id(mid)) {
-            (Some(c), Some(mid)) => match st.messages.get(&mid).filter(|x| x.channel_id == c) {
-                Some(x) => (StatusCode::OK, Some(x.json.clone())),
-                None => unknown_message(),
-            },
-            _ => not_found(),
         },
         ("PATCH", ["channels", c, "messages", mid]) => match (id(c), id(mid)) {
             (Some(c), Some(mid)) => edit_message(st, c, mid, body),
@@ -1659,141 +1494,32 @@ fn route(st: &mut Fake, method: &Method, uri: &Uri, headers: &HeaderMap, bytes: 
             Some(i) => interaction_callback(st, i, token, body),
             None => unknown_interaction(),
         },
-        ("POST", ["webhooks", app, token]) => webhook(st, m, app, token, None, body),
-        ("GET" | "PATCH" | "DELETE", ["webhooks", app, token, "messages", mid]) => {
-            webhook(st, m, app, token, Some(mid), body)
+        ("POST", ["webhooks", app, token]) => webhook(st, app, token, None, body),
+        ("PATCH", ["webhooks", app, token, "messages", mid]) => {
+            webhook(st, app, token, Some(mid), body)
         }
-        ("GET" | "PUT" | "POST", ["applications", app, "commands"]) => {
-            commands(st, m, app, None, body)
-        }
-        ("GET" | "PUT" | "POST", ["applications", app, "guilds", g, "commands"]) => match id(g) {
-            Some(g) => commands(st, m, app, Some(g), body),
-            None => not_found(),
-        },
+        ("POST", ["applications", app, "commands"]) => create_command(st, app, body),
         _ => not_found(),
     }
 }
 
-fn application_json(st: &Fake) -> Value {
-    json!({
-        "id": st.cfg.application_id.to_string(),
-        "name": st.cfg.bot_name,
-        "icon": null,
-        "description": "",
-        "bot_public": false,
-        "bot_require_code_grant": false,
-        "verify_key": "0000000000000000000000000000000000000000000000000000000000000000",
-        "team": null,
-        "owner": st.user_json(1),
-        "flags": 8_953_856,
-        "bot": st.user_json(st.cfg.bot_user_id),
-    })
-}
-
-fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Body, Reply> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let invalid_json = || {
+/// A request's JSON body (`Null` if empty).
+fn parse_body(bytes: &[u8]) -> Result<Value, Reply> {
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(bytes).map_err(|_| {
         error(
             StatusCode::BAD_REQUEST,
             50109,
             "The request body contains invalid JSON.",
         )
-    };
-    if content_type.starts_with("multipart/form-data") {
-        let Some(parts) = parse_multipart(content_type, bytes) else {
-            return Err(invalid_json());
-        };
-        let mut json = Value::Null;
-        let mut files = Vec::new();
-        for p in parts {
-            if p.field == "payload_json" {
-                json = serde_json::from_slice(&p.data).map_err(|_| invalid_json())?;
-            } else if p.filename.is_empty() {
-                // A plain form field: Discord takes these as top-level JSON fields.
-                if !json.is_object() {
-                    json = json!({});
-                }
-                json[p.field.as_str()] = json!(p.text());
-            } else {
-                files.push(p);
-            }
-        }
-        return Ok(Body { json, files });
-    }
-    if bytes.is_empty() {
-        return Ok(Body {
-            json: Value::Null,
-            files: Vec::new(),
-        });
-    }
-    match serde_json::from_slice(bytes) {
-        Ok(json) => Ok(Body {
-            json,
-            files: Vec::new(),
-        }),
-        Err(_) => Err(invalid_json()),
-    }
+    })
 }
 
-/// Splits a `multipart/form-data` body into its parts (fields have an empty `filename`).
-fn parse_multipart(content_type: &str, body: &[u8]) -> Option<Vec<Upload>> {
-    let boundary = content_type
-        .split(';')
-        .find_map(|p| p.trim().strip_prefix("boundary="))?
-        .trim_matches('"');
-    let delimiter = format!("--{boundary}");
-    let delimiter = delimiter.as_bytes();
-    let mut parts = Vec::new();
-    let mut pos = find(body, delimiter, 0)? + delimiter.len();
-    loop {
-        if body[pos..].starts_with(b"--") {
-            return Some(parts);
-        }
-        let start = pos + 2; // CRLF after the delimiter.
-        let next = find(body, delimiter, start)?;
-        let part = body.get(start..next.checked_sub(2)?)?; // CRLF before the delimiter.
-        let header_end = find(part, b"\r\n\r\n", 0)?;
-        let head = String::from_utf8_lossy(&part[..header_end]);
-        let data = part[header_end + 4..].to_vec();
-        let mut upload = Upload {
-            field: String::new(),
-            filename: String::new(),
-            content_type: None,
-            data,
-        };
-        for line in head.split("\r\n") {
-            let (name, value) = line.split_once(':')?;
-            match name.trim().to_ascii_lowercase().as_str() {
-                "content-disposition" => {
-                    for param in value.split(';').map(str::trim) {
-                        if let Some(v) = param.strip_prefix("name=") {
-                            upload.field = v.trim_matches('"').to_string();
-                        } else if let Some(v) = param.strip_prefix("filename=") {
-                            upload.filename = v.trim_matches('"').to_string();
-                        }
-                    }
-                }
-                "content-type" => upload.content_type = Some(value.trim().to_string()),
-                _ => {}
-            }
-        }
-        parts.push(upload);
-        pos = next + delimiter.len();
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    hay.get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|i| i + from)
-}
-
-/// Discord's checks on a message body: length, emptiness, embed count.
-fn check_message_body(json: &Value, files: &[Upload], creating: bool) -> Result<(), Reply> {
+/// Discord's checks on a message body: its length, and no empty message (content or
+/// components).
+fn check_message_body(json: &Value, creating: bool) -> Result<(), Reply> {
     let content = json["content"].as_str().unwrap_or_default();
     if content.chars().count() > MAX_CONTENT {
         return Err(form_error(
@@ -1802,18 +1528,8 @@ fn check_message_body(json: &Value, files: &[Upload], creating: bool) -> Result<
             "Must be 2000 or fewer in length.",
         ));
     }
-    let embeds = json["embeds"].as_array().map_or(0, Vec::len);
-    if embeds > 10 {
-        return Err(form_error(
-            "embeds",
-            "BASE_TYPE_MAX_LENGTH",
-            "Must be 10 or fewer in length.",
-        ));
-    }
-    let has_other = ["sticker_ids", "poll", "components"]
-        .iter()
-        .any(|k| json[*k].as_array().is_some_and(|a| !a.is_empty()) || json[*k].is_object());
-    if creating && content.is_empty() && embeds == 0 && files.is_empty() && !has_other {
+    let components = json["components"].as_array().is_some_and(|a| !a.is_empty());
+    if creating && content.is_empty() && !components {
         return Err(error(
             StatusCode::BAD_REQUEST,
             50006,
@@ -1823,49 +1539,22 @@ fn check_message_body(json: &Value, files: &[Upload], creating: bool) -> Result<
     Ok(())
 }
 
-fn attachments_json(st: &mut Fake, channel_id: u64, files: &[Upload]) -> Vec<Value> {
-    files
-        .iter()
-        .map(|f| {
-            let id = st.snowflake();
-            let url = format!(
-                "http://127.0.0.1:{}/attachments/{channel_id}/{id}/{}",
-                st.port, f.filename
-            );
-            json!({
-                "id": id.to_string(),
-                "filename": f.filename,
-                "size": f.data.len(),
-                "url": url,
-                "proxy_url": url,
-                "content_type": f.content_type,
-            })
-        })
-        .collect()
-}
-
-fn create_message(st: &mut Fake, channel_id: u64, body: Body) -> Reply {
-    let Some(info) = st.channels.get(&channel_id).copied() else {
+fn create_message(st: &mut Fake, channel_id: u64, json: Value) -> Reply {
+    let Some(guild_id) = st.channels.get(&channel_id).copied() else {
         return error(StatusCode::NOT_FOUND, 10003, "Unknown Channel");
     };
-    let json = body.json;
-    if let Err(r) = check_message_body(&json, &body.files, true) {
+    if let Err(r) = check_message_body(&json, true) {
         return r;
     }
     let mut reference = None;
     if let Some(r) = json.get("message_reference").filter(|r| r.is_object()) {
-        let target = r["message_id"]
-            .as_str()
-            .and_then(|s| s.parse::<u64>().ok())
-            .or(r["message_id"].as_u64());
-        let found = target.filter(|t| {
+        let target = r["message_id"].as_str().and_then(|s| s.parse::<u64>().ok());
+        match target.filter(|t| {
             st.messages
                 .get(t)
                 .is_some_and(|m| m.channel_id == channel_id)
-        });
-        match found {
+        }) {
             Some(t) => reference = Some(t),
-            None if r["fail_if_not_exists"] == json!(false) => {}
             None => {
                 return form_error(
                     "message_reference",
@@ -1877,28 +1566,15 @@ fn create_message(st: &mut Fake, channel_id: u64, body: Body) -> Reply {
     }
     let id = st.snowflake();
     let content = json["content"].as_str().unwrap_or_default().to_string();
-    let embeds = json["embeds"].as_array().cloned().unwrap_or_default();
-    let attachments = attachments_json(st, channel_id, &body.files);
     let bot = st.cfg.bot_user_id;
     let kind = if reference.is_some() { 19 } else { 0 };
-    let flags = json["flags"].as_u64().unwrap_or(0);
-    let mut message = st.message_json(
-        id,
-        channel_id,
-        bot,
-        &content,
-        vec![],
-        embeds.clone(),
-        attachments,
-        kind,
-        flags,
-    );
+    let mut message = st.message_json(id, channel_id, bot, &content, kind, 0);
     if let Some(t) = reference {
         message["message_reference"] = json!({
             "type": 0,
             "channel_id": channel_id.to_string(),
             "message_id": t.to_string(),
-            "guild_id": info.guild_id.map(|g| g.to_string()),
+            "guild_id": guild_id.map(|g| g.to_string()),
         });
         message["referenced_message"] = st.messages[&t].json.clone();
     }
@@ -1906,7 +1582,7 @@ fn create_message(st: &mut Fake, channel_id: u64, body: Body) -> Reply {
         id,
         StoredMessage {
             channel_id,
-            guild_id: info.guild_id,
+            guild_id,
             author_id: bot,
             mentions_bot: false,
             json: message.clone(),
@@ -1917,8 +1593,6 @@ fn create_message(st: &mut Fake, channel_id: u64, body: Body) -> Reply {
         id,
         content,
         reference_message_id: reference,
-        attachments: body.files,
-        embeds,
         body: json,
     });
     st.echo("MESSAGE_CREATE", id);
@@ -1926,18 +1600,12 @@ fn create_message(st: &mut Fake, channel_id: u64, body: Body) -> Reply {
 }
 
 /// Applies an edit body to a stored message; the caller has checked the author.
-fn apply_edit(st: &mut Fake, id: u64, json: &Value, files: &[Upload]) -> Value {
-    let channel_id = st.messages[&id].channel_id;
-    let attachments = if files.is_empty() {
-        None
-    } else {
-        Some(attachments_json(st, channel_id, files))
-    };
+fn apply_edit(st: &mut Fake, id: u64, json: &Value) -> Value {
     let m = st
         .messages
         .get_mut(&id)
         .expect("message checked by the caller");
-    for key in ["content", "embeds", "components", "flags"] {
+    for key in ["content", "components"] {
         if let Some(v) = json.get(key) {
             m.json[key] = if v.is_null() && key == "content" {
                 json!("")
@@ -1946,29 +1614,11 @@ fn apply_edit(st: &mut Fake, id: u64, json: &Value, files: &[Upload]) -> Value {
             };
         }
     }
-    if let Some(a) = attachments {
-        m.json["attachments"] = json!(a);
-    } else if let Some(a) = json.get("attachments").and_then(Value::as_array) {
-        // Keep the listed existing attachments only.
-        let keep: Vec<String> = a
-            .iter()
-            .filter_map(|x| x["id"].as_str().map(str::to_string))
-            .collect();
-        let old = m.json["attachments"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        m.json["attachments"] = json!(
-            old.into_iter()
-                .filter(|x| keep.iter().any(|k| x["id"] == *k))
-                .collect::<Vec<_>>()
-        );
-    }
     m.json["edited_timestamp"] = json!(iso_timestamp(unix_ms()));
     m.json.clone()
 }
 
-fn edit_message(st: &mut Fake, channel_id: u64, id: u64, body: Body) -> Reply {
+fn edit_message(st: &mut Fake, channel_id: u64, id: u64, json: Value) -> Reply {
     let Some(m) = st.messages.get(&id).filter(|m| m.channel_id == channel_id) else {
         return unknown_message();
     };
@@ -1979,49 +1629,30 @@ fn edit_message(st: &mut Fake, channel_id: u64, id: u64, body: Body) -> Reply {
             "Cannot edit a message authored by another user",
         );
     }
-    if let Err(r) = check_message_body(&body.json, &body.files, false) {
+    if let Err(r) = check_message_body(&json, false) {
         return r;
     }
-    let message = apply_edit(st, id, &body.json, &body.files);
+    let message = apply_edit(st, id, &json);
     st.edits.push(Edit {
         channel_id,
         message_id: id,
-        content: body.json["content"].as_str().map(str::to_string),
-        attachments: body.files,
-        body: body.json,
+        content: json["content"].as_str().map(str::to_string),
+        body: json,
     });
     st.echo("MESSAGE_UPDATE", id);
     (StatusCode::OK, Some(message))
 }
 
 /// The message an interaction response or follow-up creates.
-fn interaction_message(
-    st: &mut Fake,
-    interaction: u64,
-    json: &Value,
-    files: &[Upload],
-    flags: u64,
-) -> u64 {
+fn interaction_message(st: &mut Fake, interaction: u64, json: &Value, flags: u64) -> u64 {
     let (channel_id, guild_id, user_id, user_name) = {
         let i = &st.interactions[&interaction];
         (i.channel_id, i.guild_id, i.user_id, i.user_name.clone())
     };
     let id = st.snowflake();
     let content = json["content"].as_str().unwrap_or_default().to_string();
-    let embeds = json["embeds"].as_array().cloned().unwrap_or_default();
-    let attachments = attachments_json(st, channel_id, files);
     let bot = st.cfg.bot_user_id;
-    let mut message = st.message_json(
-        id,
-        channel_id,
-        bot,
-        &content,
-        vec![],
-        embeds,
-        attachments,
-        20,
-        flags,
-    );
+    let mut message = st.message_json(id, channel_id, bot, &content, 20, flags);
     message["webhook_id"] = json!(st.cfg.application_id.to_string());
     message["application_id"] = json!(st.cfg.application_id.to_string());
     let owner = guild_id.map_or("0".to_string(), |g| g.to_string());
@@ -2050,7 +1681,9 @@ fn interaction_message(
     id
 }
 
-fn interaction_callback(st: &mut Fake, interaction: u64, token: &str, body: Body) -> Reply {
+/// The interaction callback: 5 (deferred; ferry's answer to `/ferry`) makes a "thinking"
+/// placeholder as the original response, 4 (a message at once) makes the message.
+fn interaction_callback(st: &mut Fake, interaction: u64, token: &str, json: Value) -> Reply {
     let deadline = st.cfg.interaction_deadline;
     let Some(i) = st
         .interactions
@@ -2069,30 +1702,16 @@ fn interaction_callback(st: &mut Fake, interaction: u64, token: &str, body: Body
     if i.created.elapsed() > deadline {
         return unknown_interaction();
     }
-    let kind = body.json["type"].as_u64().unwrap_or(0);
-    let data = body.json["data"].clone();
-    let flags = data["flags"].as_u64().unwrap_or(0);
+    let kind = json["type"].as_u64().unwrap_or(0);
+    let data = &json["data"];
     let original = match kind {
         4 => {
-            if let Err(r) = check_message_body(&data, &body.files, true) {
+            if let Err(r) = check_message_body(data, true) {
                 return r;
             }
-            Some(interaction_message(
-                st,
-                interaction,
-                &data,
-                &body.files,
-                flags,
-            ))
+            interaction_message(st, interaction, data, 0)
         }
-        5 => Some(interaction_message(
-            st,
-            interaction,
-            &json!({}),
-            &[],
-            (flags & FLAG_EPHEMERAL) | FLAG_LOADING,
-        )),
-        9 => None,
+        5 => interaction_message(st, interaction, &json!({}), FLAG_LOADING),
         _ => {
             return form_error(
                 "type",
@@ -2106,30 +1725,19 @@ fn interaction_callback(st: &mut Fake, interaction: u64, token: &str, body: Body
         .get_mut(&interaction)
         .expect("interaction checked above");
     i.acked = Some(kind);
-    i.original = original;
+    i.original = Some(original);
     st.interaction_responses.push(InteractionResponse {
         interaction_id: interaction,
-        token: token.to_string(),
         kind,
         content: data["content"].as_str().map(str::to_string),
-        ephemeral: flags & FLAG_EPHEMERAL != 0,
-        data,
-        attachments: body.files,
     });
-    if let Some(m) = original {
-        st.echo("MESSAGE_CREATE", m);
-    }
+    st.echo("MESSAGE_CREATE", original);
     (StatusCode::NO_CONTENT, None)
 }
 
-fn webhook(
-    st: &mut Fake,
-    method: &str,
-    app: &str,
-    token: &str,
-    which: Option<&str>,
-    body: Body,
-) -> Reply {
+/// The interaction's webhook: `POST` creates a follow-up, `PATCH` edits the original response
+/// (`@original`) or a follow-up.
+fn webhook(st: &mut Fake, app: &str, token: &str, which: Option<&str>, json: Value) -> Reply {
     if app != st.cfg.application_id.to_string() {
         return unknown_webhook();
     }
@@ -2142,105 +1750,57 @@ fn webhook(
         // Follow-ups and the original response exist only once the interaction is acknowledged.
         return unknown_webhook();
     }
-    let target = match which {
-        None => None,
-        Some("@original") => match original {
-            Some(m) => Some(m),
-            None => return unknown_message(),
-        },
-        Some(m) => match m
+    let Some(which) = which else {
+        if let Err(r) = check_message_body(&json, true) {
+            return r;
+        }
+        let id = interaction_message(st, interaction, &json, 0);
+        st.followups.push(Followup {
+            interaction_id: interaction,
+            kind: FollowupKind::Create,
+            message_id: id,
+            content: json["content"].as_str().map(str::to_string),
+            body: json,
+        });
+        st.echo("MESSAGE_CREATE", id);
+        return (StatusCode::OK, Some(st.messages[&id].json.clone()));
+    };
+    let target = if which == "@original" {
+        original
+    } else {
+        which
             .parse::<u64>()
             .ok()
             .filter(|m| st.messages.contains_key(m))
-        {
-            Some(m) => Some(m),
-            None => return unknown_message(),
-        },
     };
-    match (method, target) {
-        ("POST", None) => {
-            if let Err(r) = check_message_body(&body.json, &body.files, true) {
-                return r;
-            }
-            let flags = body.json["flags"].as_u64().unwrap_or(0);
-            let id = interaction_message(st, interaction, &body.json, &body.files, flags);
-            st.followups.push(Followup {
-                interaction_id: interaction,
-                token: token.to_string(),
-                kind: FollowupKind::Create,
-                message_id: id,
-                content: body.json["content"].as_str().map(str::to_string),
-                attachments: body.files,
-                body: body.json,
-            });
-            st.echo("MESSAGE_CREATE", id);
-            (StatusCode::OK, Some(st.messages[&id].json.clone()))
-        }
-        ("GET", Some(id)) => (StatusCode::OK, Some(st.messages[&id].json.clone())),
-        ("PATCH", Some(id)) => {
-            if let Err(r) = check_message_body(&body.json, &body.files, false) {
-                return r;
-            }
-            let was_loading =
-                st.messages[&id].json["flags"].as_u64().unwrap_or(0) & FLAG_LOADING != 0;
-            let mut message = apply_edit(st, id, &body.json, &body.files);
-            if was_loading {
-                // Editing a deferred response's placeholder turns it into the real message.
-                let flags = message["flags"].as_u64().unwrap_or(0) & !FLAG_LOADING;
-                message["flags"] = json!(flags);
-                st.messages.get_mut(&id).expect("edited above").json["flags"] = json!(flags);
-            }
-            let kind = if which == Some("@original") {
-                FollowupKind::EditOriginal
-            } else {
-                FollowupKind::Edit(id)
-            };
-            st.followups.push(Followup {
-                interaction_id: interaction,
-                token: token.to_string(),
-                kind,
-                message_id: id,
-                content: body.json["content"].as_str().map(str::to_string),
-                attachments: body.files,
-                body: body.json,
-            });
-            st.echo("MESSAGE_UPDATE", id);
-            (StatusCode::OK, Some(message))
-        }
-        ("DELETE", Some(id)) => {
-            let gone = st.messages.remove(&id).expect("target checked above");
-            if original == Some(id)
-                && let Some(i) = st.interactions.get_mut(&interaction)
-            {
-                i.original = None;
-            }
-            st.followups.push(Followup {
-                interaction_id: interaction,
-                token: token.to_string(),
-                kind: FollowupKind::Delete(id),
-                message_id: id,
-                content: None,
-                attachments: Vec::new(),
-                body: Value::Null,
-            });
-            let flags = gone.json["flags"].as_u64().unwrap_or(0);
-            if st.cfg.echo_own_messages && flags & FLAG_EPHEMERAL == 0 {
-                let mut d =
-                    json!({"id": id.to_string(), "channel_id": gone.channel_id.to_string()});
-                if let Some(g) = gone.guild_id {
-                    d["guild_id"] = json!(g.to_string());
-                }
-                let gate = Gate::Message {
-                    guild: gone.guild_id.is_some(),
-                    mentions_bot: false,
-                    own: true,
-                };
-                st.dispatch("MESSAGE_DELETE", d, gate);
-            }
-            (StatusCode::NO_CONTENT, None)
-        }
-        _ => not_found(),
+    let Some(id) = target else {
+        return unknown_message();
+    };
+    if let Err(r) = check_message_body(&json, false) {
+        return r;
     }
+    let was_loading = st.messages[&id].json["flags"].as_u64().unwrap_or(0) & FLAG_LOADING != 0;
+    let mut message = apply_edit(st, id, &json);
+    if was_loading {
+        // Editing a deferred response's placeholder turns it into the real message.
+        let flags = message["flags"].as_u64().unwrap_or(0) & !FLAG_LOADING;
+        message["flags"] = json!(flags);
+        st.messages.get_mut(&id).expect("edited above").json["flags"] = json!(flags);
+    }
+    let kind = if which == "@original" {
+        FollowupKind::EditOriginal
+    } else {
+        FollowupKind::Edit(id)
+    };
+    st.followups.push(Followup {
+        interaction_id: interaction,
+        kind,
+        message_id: id,
+        content: json["content"].as_str().map(str::to_string),
+        body: json,
+    });
+    st.echo("MESSAGE_UPDATE", id);
+    (StatusCode::OK, Some(message))
 }
 
 /// Discord's rules for command and option names and descriptions.
@@ -2287,93 +1847,58 @@ fn check_command(cmd: &Value, path: &str) -> Result<(), Reply> {
     Ok(())
 }
 
-fn commands(st: &mut Fake, method: &str, app: &str, guild_id: Option<u64>, body: Body) -> Reply {
+/// `POST /applications/{app}/commands`: creates a global command, or overwrites the one of the
+/// same name and type (ferry registers `/ferry` on every READY).
+fn create_command(st: &mut Fake, app: &str, c: Value) -> Reply {
     if app != st.cfg.application_id.to_string() {
         return error(StatusCode::FORBIDDEN, 50001, "Missing Access");
     }
-    let list = |st: &Fake| {
-        json!(
-            st.commands
-                .iter()
-                .filter(|c| c.guild_id == guild_id)
-                .map(|c| c.json.clone())
-                .collect::<Vec<_>>()
-        )
-    };
-    let incoming: Vec<Value> = match method {
-        "GET" => return (StatusCode::OK, Some(list(st))),
-        "PUT" => match body.json.as_array() {
-            Some(a) => a.clone(),
-            None => return form_error("_root", "BASE_TYPE_ARRAY", "Must be an array."),
-        },
-        _ => vec![body.json.clone()],
-    };
-    for (n, c) in incoming.iter().enumerate() {
-        let path = if method == "PUT" {
-            format!("{n}.")
-        } else {
-            String::new()
-        };
-        if let Err(r) = check_command(c, &path) {
-            return r;
-        }
+    if let Err(r) = check_command(&c, "") {
+        return r;
     }
-    let mut stored = Vec::new();
-    for c in incoming {
-        let name = c["name"].as_str().unwrap_or_default().to_string();
-        let kind = c["type"].as_u64().unwrap_or(1);
-        // Discord keeps a command's id when it is overwritten under the same name and type.
-        let existing = st
-            .commands
-            .iter()
-            .find(|x| x.guild_id == guild_id && x.json["name"] == name && x.json["type"] == kind)
-            .map(|x| x.id);
-        let id = match existing {
-            Some(id) => id,
-            None => st.snowflake(),
-        };
-        let version = st.snowflake();
-        let integration_types = match c["integration_types"].as_array() {
-            Some(t) => json!(t),
-            None => json!([0]),
-        };
-        let mut json = json!({
-            "id": id.to_string(),
-            "application_id": st.cfg.application_id.to_string(),
-            "version": version.to_string(),
-            "type": kind,
-            "name": name,
-            "description": c["description"].as_str().unwrap_or_default(),
-            "options": c["options"].as_array().cloned().unwrap_or_default(),
-            "default_member_permissions": c["default_member_permissions"].clone(),
-            "nsfw": c["nsfw"].as_bool().unwrap_or(false),
-            "contexts": c["contexts"].clone(),
-            "integration_types": integration_types,
-            "name_localizations": c["name_localizations"].clone(),
-            "description_localizations": c["description_localizations"].clone(),
-        });
-        if let Some(g) = guild_id {
-            json["guild_id"] = json!(g.to_string());
-        }
-        stored.push(Command { id, guild_id, json });
-    }
-    let returned: Vec<Value> = stored.iter().map(|c| c.json.clone()).collect();
-    if method == "PUT" {
-        st.commands.retain(|c| c.guild_id != guild_id);
-        st.commands.extend(stored);
-        (StatusCode::OK, Some(json!(returned)))
+    let name = c["name"].as_str().unwrap_or_default().to_string();
+    let kind = c["type"].as_u64().unwrap_or(1);
+    // Discord keeps a command's id when it is overwritten under the same name and type.
+    let existing = st
+        .commands
+        .iter()
+        .find(|x| x.json["name"] == name && x.json["type"] == kind)
+        .map(|x| x.id);
+    let id = match existing {
+        Some(id) => id,
+        None => st.snowflake(),
+    };
+    let version = st.snowflake();
+    let integration_types = match c["integration_types"].as_array() {
+        Some(t) => json!(t),
+        None => json!([0]),
+    };
+    let json = json!({
+        "id": id.to_string(),
+        "application_id": st.cfg.application_id.to_string(),
+        "version": version.to_string(),
+        "type": kind,
+        "name": name,
+        "description": c["description"].as_str().unwrap_or_default(),
+        "options": c["options"].as_array().cloned().unwrap_or_default(),
+        "default_member_permissions": c["default_member_permissions"].clone(),
+        "nsfw": c["nsfw"].as_bool().unwrap_or(false),
+        "contexts": c["contexts"].clone(),
+        "integration_types": integration_types,
+        "name_localizations": c["name_localizations"].clone(),
+        "description_localizations": c["description_localizations"].clone(),
+    });
+    st.commands.retain(|x| x.id != id);
+    st.commands.push(Command {
+        id,
+        json: json.clone(),
+    });
+    let status = if existing.is_some() {
+        StatusCode::OK
     } else {
-        let c = stored.pop().expect("one command");
-        let created = !st.commands.iter().any(|x| x.id == c.id);
-        st.commands.retain(|x| x.id != c.id);
-        st.commands.push(c);
-        let status = if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        };
-        (status, Some(returned[0].clone()))
-    }
+        StatusCode::CREATED
+    };
+    (status, Some(json))
 }
 
 // ---------------------------------------------------------------------------------------------
