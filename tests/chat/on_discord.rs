@@ -154,7 +154,7 @@ impl Platform for OnDiscord {
     }
 
     async fn click(&self, person: &str, message: &Said, value: &str) {
-        self.fake.component_interaction(
+        let interaction = self.fake.component_interaction(
             person_id(person),
             person,
             message.channel.parse().unwrap(),
@@ -162,6 +162,17 @@ impl Platform for OnDiscord {
             message.id.parse().unwrap(),
             &format!("{BUTTON_PREFIX}{value}"),
         );
+        // Discord shows "This interaction failed" unless the click is acknowledged in time.
+        self.fake
+            .wait_for(
+                |f| {
+                    f.interaction_responses()
+                        .iter()
+                        .any(|r| r.interaction_id == interaction && r.kind == 6)
+                },
+                std::time::Duration::from_secs(10),
+            )
+            .await;
     }
 
     async fn redeliver(&self, asked: &Asked) {

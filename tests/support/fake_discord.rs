@@ -132,7 +132,7 @@ pub struct Edit {
 #[derive(Clone, Debug)]
 pub struct InteractionResponse {
     pub interaction_id: u64,
-    /// 4 message, 5 deferred message.
+    /// 4 message, 5 deferred message, 6 a button click acknowledged without a message.
     pub kind: u64,
     pub content: Option<String>,
 }
@@ -290,6 +290,8 @@ struct InteractionState {
     created: Instant,
     acked: Option<u64>,
     original: Option<u64>,
+    /// A button click (type 3), which may also be acknowledged with type 6.
+    component: bool,
 }
 
 /// A global application command.
@@ -943,6 +945,9 @@ impl Fake {
         let (id, mut d) = self.interaction_payload(user_id, user_name, channel_id, guild_id, "");
         d["type"] = json!(3);
         d["data"] = json!({"custom_id": custom_id, "component_type": 2});
+        if let Some(i) = self.interactions.get_mut(&id) {
+            i.component = true;
+        }
         d["message"] = match self.messages.get(&message_id) {
             Some(m) => m.json.clone(),
             None => panic!("component_interaction: the fake knows no message {message_id}"),
@@ -1032,6 +1037,7 @@ impl Fake {
                 user_name: user_name.to_string(),
                 created: Instant::now(),
                 acked: None,
+                component: false,
                 original: None,
             },
         );
@@ -1682,7 +1688,8 @@ fn interaction_message(st: &mut Fake, interaction: u64, json: &Value, flags: u64
 }
 
 /// The interaction callback: 5 (deferred; ferry's answer to `/ferry`) makes a "thinking"
-/// placeholder as the original response, 4 (a message at once) makes the message.
+/// placeholder as the original response, 4 (a message at once) makes the message, and 6
+/// (ferry's answer to a button click) acknowledges a click without a message.
 fn interaction_callback(st: &mut Fake, interaction: u64, token: &str, json: Value) -> Reply {
     let deadline = st.cfg.interaction_deadline;
     let Some(i) = st
@@ -1704,7 +1711,20 @@ fn interaction_callback(st: &mut Fake, interaction: u64, token: &str, json: Valu
     }
     let kind = json["type"].as_u64().unwrap_or(0);
     let data = &json["data"];
+    let component = i.component;
     let original = match kind {
+        // DEFERRED_UPDATE_MESSAGE: a click acknowledged without a message of its own.
+        6 if component => {
+            if let Some(i) = st.interactions.get_mut(&interaction) {
+                i.acked = Some(6);
+            }
+            st.interaction_responses.push(InteractionResponse {
+                interaction_id: interaction,
+                kind,
+                content: None,
+            });
+            return (StatusCode::NO_CONTENT, None);
+        }
         4 => {
             if let Err(r) = check_message_body(data, true) {
                 return r;
