@@ -2,6 +2,7 @@
 //! transport hands it (who, where, text) and renders the `Reply` it returns.
 
 use crate::clock::{Clock, SystemClock};
+use crate::command::custom::CustomCommands;
 use crate::command::{Context, Reply, run};
 use crate::config::{Config, ConfigError};
 use crate::deploy::Deployers;
@@ -22,6 +23,8 @@ pub enum StartError {
 /// Config, store and clock, shared by every transport.
 pub struct App {
     pub config: Config,
+    /// The user-defined commands the config names, loaded (and checked) at start.
+    pub commands: CustomCommands,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub engine: Engine,
@@ -54,7 +57,9 @@ impl App {
         deployers: Deployers,
     ) -> Result<App, StartError> {
         let engine = Engine::new(store.clone(), deployers, clock.clone());
+        let commands = CustomCommands::for_config(&config)?;
         let app = App {
+            commands,
             config,
             store,
             clock,
@@ -107,6 +112,7 @@ impl App {
         events: Option<&EventSink>,
     ) -> Reply {
         let ctx = Context {
+            commands: &self.commands,
             engine: &self.engine,
             events,
             config: &self.config,

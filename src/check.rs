@@ -53,7 +53,8 @@ pub fn summarise(path: Option<&Path>) -> Result<String, crate::config::ConfigErr
         }
         out.push_str(&format!("  {name}: {}; {seed}\n", rules.join(", ")));
     }
-    let names: Vec<&str> = config.commands.names().collect();
+    let commands = crate::command::custom::CustomCommands::for_config(&config)?;
+    let names: Vec<&str> = commands.names().collect();
     out.push_str(&format!(
         "user-defined commands: {}{}\n",
         names.len(),

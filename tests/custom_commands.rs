@@ -137,6 +137,7 @@ async fn run(app: &App, commands: &CustomCommands, user: &str, text: &str) -> Re
     let actor = Actor::new("shell", user, user);
     let origin = Origin::shell();
     let ctx = Context {
+        commands,
         engine: &app.engine,
         events: None,
         config: &app.config,

@@ -407,7 +407,7 @@ fn slow_engine(s: &Setup, lease: Duration) -> Engine {
 fn staging_request<'a>(s: &'a Setup, env: &'a Name, actor: &'a Actor) -> ConvergeRequest<'a> {
     ConvergeRequest {
         env,
-        config: s.app.config.environment(env).unwrap(),
+        rollout: s.app.config.environment(env).unwrap().rollout(),
         base_dir: &s.app.config.base_dir,
         actor,
         force: false,

@@ -20,6 +20,8 @@ const MAX_WRITE_ATTEMPTS: u32 = 200;
 /// Everything a command may use.
 pub struct Context<'a> {
     pub config: &'a Config,
+    /// The user-defined commands of `commands/*.toml`.
+    pub commands: &'a super::custom::CustomCommands,
     pub engine: &'a Engine,
     /// Where converges publish progress, if a transport listens.
     pub events: Option<&'a EventSink>,

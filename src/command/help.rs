@@ -31,7 +31,7 @@ pub fn parse(mut args: Args) -> Result<Help, ParseError> {
 impl Help {
     /// Built-in commands first, then the user-defined ones of `commands/*.toml`.
     fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
-        let custom = &ctx.config.commands;
+        let custom = &ctx.commands;
         let Some(name) = self.command else {
             let mut rows: Vec<Vec<String>> = COMMANDS
                 .iter()

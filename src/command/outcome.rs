@@ -154,7 +154,7 @@ pub async fn converge_as(
 ) -> Result<Reply, CommandError> {
     let request = ConvergeRequest {
         env,
-        config,
+        rollout: config.rollout(),
         base_dir: &ctx.config.base_dir,
         actor,
         force,

@@ -176,7 +176,7 @@ impl Rollback {
         // service, a write that landed meanwhile) is a converge, with its own checks.
         let request = ConvergeRequest {
             env,
-            config,
+            rollout: config.rollout(),
             base_dir: &ctx.config.base_dir,
             actor: ctx.actor,
             force: false,

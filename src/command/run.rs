@@ -7,7 +7,7 @@ use crate::domain::{MAX_VALUE_BYTES, NewAuditEntry};
 /// Runs `ctx.text` and returns the reply. Never fails: every error becomes a reply that says
 /// what was wrong, and every attempt is audited.
 pub async fn run(ctx: &Context<'_>) -> Reply {
-    let (mut reply, env) = match ctx.config.commands.parse(ctx.text) {
+    let (mut reply, env) = match ctx.commands.parse(ctx.text) {
         // A user-defined command (`commands/*.toml`); built-in names cannot be taken by them.
         Some(Err(e)) => (Reply::from_error(&e.into()), None),
         Some(Ok(invocation)) => {

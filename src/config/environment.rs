@@ -70,3 +70,18 @@ fn default_approval_ttl() -> HumanDuration {
 fn default_verify_timeout() -> HumanDuration {
     HumanDuration::from_secs(300)
 }
+
+impl EnvironmentConfig {
+    /// What the engine needs to converge this environment.
+    pub fn rollout(&self) -> crate::engine::Rollout<'_> {
+        crate::engine::Rollout {
+            deployer: self.deployer.get_ref(),
+            concurrency: self.concurrency,
+            waves: &self.waves,
+            soak: self.soak.map(|s| s.0),
+            verify_timeout: self.verify_timeout.0,
+            auto_rollback: self.auto_rollback,
+            preflight: &self.preflight,
+        }
+    }
+}

@@ -5,15 +5,11 @@
 //! the roles users hold) are checked after parsing, with the line they were written on.
 //! Secrets never live here: the config names environment variables that hold them.
 
-mod duration;
 mod environment;
-mod error;
 
-pub use duration::HumanDuration;
+pub use crate::domain::{ConfigError, HumanDuration, line_of};
 pub use environment::EnvironmentConfig;
-pub use error::{ConfigError, line_of};
 
-use crate::command::custom::CustomCommands;
 use crate::deploy::DeployerConfig;
 use crate::domain::{Document, Name, nearest};
 use crate::policy::{DEFAULT_USER, Grant, Policy};
@@ -50,8 +46,10 @@ pub struct Config {
     pub deployers: BTreeMap<Name, DeployerConfig>,
     pub environments: BTreeMap<Name, EnvironmentConfig>,
     pub policy: Policy,
-    /// User-defined commands from the commands folder.
-    pub commands: CustomCommands,
+    /// The folder of user-defined commands (`*.toml`), if any: a config file's `[bot]
+    /// commands` or `commands` beside it; none for the built-in demo. Loaded by the command
+    /// layer (`CustomCommands::for_config`).
+    pub commands_dir: Option<PathBuf>,
 }
 
 /// `[bot]`.
@@ -267,10 +265,10 @@ impl Config {
         // User-defined commands run programs, so they come only from a folder a config file
         // names (default: `commands` beside it). The built-in demo loads none: otherwise
         // starting ferry in some folder would run whatever `./commands` there defines.
-        let commands = match (&file, raw.bot.commands.as_deref()) {
-            (Some(_), Some(folder)) => CustomCommands::load(&base_dir.join(folder))?,
-            (Some(_), None) => CustomCommands::load(&base_dir.join("commands"))?,
-            (None, _) => CustomCommands::default(),
+        let commands_dir = match (&file, raw.bot.commands.as_deref()) {
+            (Some(_), Some(folder)) => Some(base_dir.join(folder)),
+            (Some(_), None) => Some(base_dir.join("commands")),
+            (None, _) => None,
         };
         let users = raw
             .users
@@ -288,7 +286,7 @@ impl Config {
             deployers: raw.deployers,
             environments: raw.environments,
             policy: Policy::new(raw.roles, users),
-            commands,
+            commands_dir,
         })
     }
 

@@ -5,7 +5,7 @@
 //! that would start an argument with `-` is refused before anything runs (see `template.rs`).
 
 use super::{DeployError, DeployRequest, Deployer, Live, Template};
-use crate::config::HumanDuration;
+use crate::domain::HumanDuration;
 use crate::domain::Name;
 use crate::process::{Invocation, check_env_name, run, tail};
 use futures_util::future::join_all;

@@ -12,7 +12,7 @@
 
 use super::url::{error_text, origin, redact_url};
 use super::{DeployError, DeployRequest, Deployer, Live, Template};
-use crate::config::HumanDuration;
+use crate::domain::HumanDuration;
 use crate::domain::Name;
 use crate::process::tail;
 use hmac::{Hmac, Mac};

@@ -79,3 +79,21 @@ mod tests {
         assert_eq!(render_duration(Duration::from_millis(250)), "250ms");
     }
 }
+
+/// A duration written as text in the config: `30s`, `5m`, `1h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    pub const fn from_secs(secs: u64) -> HumanDuration {
+        HumanDuration(Duration::from_secs(secs))
+    }
+}
+
+impl TryFrom<String> for HumanDuration {
+    type Error = DurationError;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        parse_duration(&text).map(HumanDuration)
+    }
+}

@@ -9,6 +9,7 @@ mod actor;
 mod approval;
 mod audit;
 mod change;
+mod config_error;
 mod deploy;
 mod document;
 mod duration;
@@ -25,12 +26,13 @@ pub use actor::{Actor, Origin};
 pub use approval::{ApprovalRequest, ApprovalStatus, NewApproval};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry, Outcome};
 pub use change::{Change, diff};
+pub use config_error::{ConfigError, line_of};
 pub use deploy::{
     AppliedService, Deploy, DeployKind, DeployStatus, NewDeploy, Pin, ProcessGroup, Step,
     StepStatus,
 };
 pub use document::{Document, DocumentError, ServiceSpec};
-pub use duration::{DurationError, parse_duration, render_duration};
+pub use duration::{DurationError, HumanDuration, parse_duration, render_duration};
 pub use lock::Lock;
 pub use name::{KeyPath, Name, NameError};
 pub use plan::{Plan, PlanStep, matches, plan, plan_with, waves};

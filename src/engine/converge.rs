@@ -4,7 +4,6 @@
 
 use super::events::{DeployEvent, EventSink, publish};
 use super::{Engine, EngineError};
-use crate::config::EnvironmentConfig;
 use crate::deploy::{DeployRequest, Deployer};
 use crate::domain::{
     Actor, AppliedService, DeployKind, DeployStatus, Name, NewDeploy, Plan, PlanStep, Step,
@@ -21,7 +20,8 @@ use std::time::Instant;
 /// What to converge, and who asked.
 pub struct ConvergeRequest<'a> {
     pub env: &'a Name,
-    pub config: &'a EnvironmentConfig,
+    /// How the environment deploys.
+    pub rollout: Rollout<'a>,
     /// Where preflight programs are found.
     pub base_dir: &'a Path,
     pub actor: &'a Actor,
@@ -34,6 +34,21 @@ pub struct ConvergeRequest<'a> {
     pub expect: Option<Expected>,
     /// Deploy only these services (a one-service rollback), whatever else differs.
     pub only: Option<BTreeSet<Name>>,
+}
+
+/// What the engine needs of an environment's configuration: its deployer, concurrency,
+/// waves, soak, verify timeout, auto-rollback and preflight checks. The config layer builds
+/// it (`EnvironmentConfig::rollout`), so the engine never reads the config's own types.
+#[derive(Debug, Clone, Copy)]
+pub struct Rollout<'a> {
+    pub deployer: &'a Name,
+    pub concurrency: usize,
+    /// Patterns of service names, one list per wave.
+    pub waves: &'a [Vec<String>],
+    pub soak: Option<std::time::Duration>,
+    pub verify_timeout: std::time::Duration,
+    pub auto_rollback: bool,
+    pub preflight: &'a [super::PreflightCheck],
 }
 
 /// The revision (and, for approvals, the exact plan) a converge was bound to.
@@ -158,7 +173,7 @@ impl Engine {
         req: &ConvergeRequest<'_>,
     ) -> Result<ConvergeOutcome, EngineError> {
         let env = req.env;
-        let deployer_name = req.config.deployer.get_ref();
+        let deployer_name = req.rollout.deployer;
         let deployer = self
             .deployers
             .get(deployer_name)
@@ -184,7 +199,7 @@ impl Engine {
                 orphaned: plan.orphaned,
             });
         }
-        for check in &req.config.preflight {
+        for check in req.rollout.preflight {
             check.run(env, revision, &plan.steps, req.base_dir).await?;
         }
         let deploy = self.start(req, revision, &plan).await?;
@@ -365,8 +380,8 @@ impl Run<'_> {
         before: BTreeMap<Name, AppliedService>,
         started: Instant,
     ) -> Result<DeployReport, EngineError> {
-        let config = self.req.config;
-        let waves = waves(planned, &config.waves);
+        let config = self.req.rollout;
+        let waves = waves(planned, config.waves);
         let services: usize = waves.iter().map(Vec::len).sum();
         publish(
             self.req.events,
@@ -405,7 +420,7 @@ impl Run<'_> {
             if let Some(soak) = config.soak
                 && i + 1 < total
             {
-                tokio::time::sleep(soak.0).await;
+                tokio::time::sleep(soak).await;
             }
         }
         let failure = self
@@ -522,7 +537,7 @@ impl Run<'_> {
         let result = match self.deployer.apply(&request).await {
             Ok(output) => self
                 .deployer
-                .verify(&request, self.req.config.verify_timeout.0)
+                .verify(&request, self.req.rollout.verify_timeout)
                 .await
                 .map(|()| output),
             Err(e) => Err(e),
@@ -674,7 +689,7 @@ impl Run<'_> {
                     match self.deployer.apply(&request).await {
                         Ok(_) => self
                             .deployer
-                            .verify(&request, self.req.config.verify_timeout.0)
+                            .verify(&request, self.req.rollout.verify_timeout)
                             .await
                             .map_err(|e| e.message),
                         Err(e) => Err(e.message),

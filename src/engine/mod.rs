@@ -11,7 +11,7 @@ mod events;
 mod lease;
 mod preflight;
 
-pub use converge::{ConvergeOutcome, ConvergeRequest, DeployReport, Expected, Failure};
+pub use converge::{ConvergeOutcome, ConvergeRequest, DeployReport, Expected, Failure, Rollout};
 pub use events::{DeployEvent, EventSink};
 pub use lease::{owner_id, short_owner};
 pub use preflight::PreflightCheck;

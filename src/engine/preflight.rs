@@ -2,7 +2,7 @@
 //! image tag exists", "CI is green for this version"), like hubot-deploy's required contexts.
 
 use super::EngineError;
-use crate::config::HumanDuration;
+use crate::domain::HumanDuration;
 use crate::domain::{KeyPath, Name, PlanStep, Template, refuse_option};
 use crate::process::{Invocation, SpawnHook, run, tail};
 use std::path::Path;

@@ -64,7 +64,7 @@ use super::REASON;
 use super::pattern::{PatternWord, parse_pattern};
 use super::program::DEFAULT_TIMEOUT;
 use crate::command::{COMMANDS, lexer};
-use crate::config::{ConfigError, HumanDuration};
+use crate::domain::{ConfigError, HumanDuration};
 use crate::domain::{Name, Template, nearest, render_duration};
 use crate::policy::Verb;
 use crate::process::check_env_name;

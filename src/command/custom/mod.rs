@@ -15,7 +15,7 @@ pub use invocation::Invocation;
 
 use super::error::ParseError;
 use super::lexer;
-use crate::config::ConfigError;
+use crate::domain::ConfigError;
 use definition::Definition;
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +33,14 @@ impl CustomCommands {
     /// Loads every `*.toml` of `dir`, in file-name order. A missing folder is an empty set, so
     /// that configurations without user-defined commands need nothing; a bad file is an error
     /// naming the file and line.
+    /// The user-defined commands `config` names (none for the built-in demo).
+    pub fn for_config(config: &crate::config::Config) -> Result<CustomCommands, ConfigError> {
+        match &config.commands_dir {
+            Some(dir) => CustomCommands::load(dir),
+            None => Ok(CustomCommands::empty()),
+        }
+    }
+
     pub fn load(dir: &Path) -> Result<CustomCommands, ConfigError> {
         let folder = dir.display().to_string();
         let entries = match std::fs::read_dir(dir) {

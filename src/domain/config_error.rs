@@ -1,6 +1,6 @@
 //! Configuration errors: which file, which line, what was wrong and the nearest valid name.
 
-use crate::domain::nearest;
+use super::nearest;
 use std::fmt;
 
 /// A config (or seed) file that cannot be used. Shown as `file:line: message`.
