@@ -8,8 +8,10 @@
 
 mod converge;
 mod events;
+mod heartbeat;
 mod lease;
 mod preflight;
+mod run;
 
 pub use converge::{ConvergeOutcome, ConvergeRequest, DeployReport, Expected, Failure, Rollout};
 pub use events::{DeployEvent, EventSink};
