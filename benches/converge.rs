@@ -1,4 +1,4 @@
-//! Converge throughput (design §3.4): `converge staging --force` through `App::handle` on a
+//! Converge throughput: `converge staging --force` through `App::handle` on a
 //! SQLite file, 200 services, 50 at a time, each `apply` a 100 ms tokio sleep, so that every
 //! iteration deploys all 200. The ideal is 4 rounds of 100 ms = 400 ms; what is above that is
 //! ferry's per-step cost. After criterion's run it prints the median, the ratio to 400 ms

@@ -1,4 +1,4 @@
-//! Bad input changes nothing (design §2 replies, §3.1 atomic writes, §3.10 audit, §3.11 no
+//! Bad input changes nothing (replies that say so, atomic writes, the audit trail, no
 //! injection): every malformed, hostile, misspelt or forbidden command run through `ferry run`
 //! exits 1 with a reason headline, a `Try:` line and "Nothing changed."; no shell ever sees a
 //! value (no `pwned*` file appears); the state (the SQLite rows of `revisions`,

@@ -1,10 +1,10 @@
 //! Converge through the real command path (`App::handle`, a SQLite store in a tempdir) with an
 //! in-process deployer that records every call: converge is idempotent and touches only what
-//! changed (design §3.2); services deploy at most `concurrency` at a time, in their waves
-//! (§3.4); the first failure stops the deploy and the reply names the service and the
-//! deployer's output tail (§3.5); auto-rollback re-applies the last good spec of everything
-//! touched (§3.5); `rollback` restores the last good revision, pins the environment and is a
-//! right of its own (§3.12); `promote` moves only versions proven upstream (§3.13); and
+//! changed; services deploy at most `concurrency` at a time, in their waves
+//!; the first failure stops the deploy and the reply names the service and the
+//! deployer's output tail; auto-rollback re-applies the last good spec of everything
+//! touched; `rollback` restores the last good revision, pins the environment and is a
+//! right of its own; `promote` moves only versions proven upstream; and
 //! progress events arrive in order.
 
 use ferry::app::App;

@@ -1,5 +1,5 @@
 //! Crash safety and the deploy lease with real `ferry run` processes and the `command`
-//! deployer running a shell script (design §3.3, §3.6): a converge killed with SIGKILL
+//! deployer running a shell script: a converge killed with SIGKILL
 //! mid-deploy is reported `interrupted` by the next process that looks, `status` still works,
 //! and the next converge is not blocked and deploys only what was not applied; two processes
 //! converging one environment at once deploy each service exactly once, one of them refused

@@ -1,4 +1,4 @@
-//! User-defined commands (`commands/*.toml`, design §6) through the real command path: files
+//! User-defined commands (`commands/*.toml`) through the real command path: files
 //! loaded from a temporary folder, matched against command lines, and run against a real `App`
 //! (SQLite store, a noop deployer, a seeded `staging`) with a `Context` built as
 //! `App::handle_with_events` builds it.

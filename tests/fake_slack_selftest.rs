@@ -23,7 +23,7 @@ const SLOW: Duration = Duration::from_millis(1200);
 
 type Listener = SlackClientSocketModeListener<SlackClientHyperHttpsConnector>;
 
-/// The client as crates.md §1 builds it for a local fake: `https_or_http`, HTTP/1.1, base URL.
+/// The client as ferry builds it for a local fake: `https_or_http`, HTTP/1.1, base URL.
 fn client_for(fake: &FakeSlack) -> Arc<SlackHyperClient> {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()

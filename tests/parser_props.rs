@@ -1,4 +1,4 @@
-//! Properties of the pure command parser `ferry::command::parse` (design §2, §3.11), checked on
+//! Properties of the pure command parser `ferry::command::parse`, checked on
 //! thousands of arbitrary strings (any Unicode, control characters, quotes) and of structured
 //! lines built from command names and random arguments: it never panics; every error has a
 //! message; a line with a control character or over the length cap is always an error; and an

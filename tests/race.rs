@@ -1,4 +1,4 @@
-//! Racing writers never lose a change (design §3.1): 8 `ferry run` processes started at once,
+//! Racing writers never lose a change: 8 `ferry run` processes started at once,
 //! each setting a different key of the same service of one environment, all succeed; the
 //! environment then has exactly seed + 8 revisions, numbered without gaps, each the parent of
 //! the next, each carrying exactly one of the 8 changes, and the head holds all 8 keys. Run on
@@ -57,7 +57,7 @@ fn revision_in_headline(run: &Run, i: usize) -> u64 {
     number.unwrap_or_else(|| panic!("`{}`: no new revision in `{headline}`", run.command))
 }
 
-/// Runs the race against `fixture` and checks everything §3.1 promises.
+/// Runs the race against `fixture` and checks everything the store promises about racing writers.
 fn check_race(fixture: &Fixture) {
     let runs = race(fixture);
 
