@@ -12,7 +12,7 @@ use ferry::domain::{
     Actor, AuditFilter, Document, KeyPath, Lock, Millis, Name, NewAuditEntry, NewRevision, Outcome,
     Revision, Value, diff,
 };
-use ferry::store::{AppendError, LockAttempt, Store};
+use ferry::store::{AppendError, DeployStart, LockAttempt, Store, StoreError};
 use pg::TestDatabase;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -97,6 +97,8 @@ contract!(
     audit_lists_newest_first_and_filters,
     a_reopened_store_keeps_everything,
     many_stores_open_and_write_at_once,
+    refused_deploy_starts_consume_no_deploy_number,
+    a_deploy_that_lost_its_lease_can_write_nothing_more,
 );
 
 // ---- fixtures -------------------------------------------------------------------------------
@@ -1021,4 +1023,103 @@ async fn many_stores_open_and_write_at_once(h: &Harness) {
         .await
         .unwrap();
     assert_eq!(audit.len(), STORES * EACH);
+}
+
+fn new_deploy(env: &str) -> ferry::domain::NewDeploy {
+    ferry::domain::NewDeploy {
+        env: name(env),
+        revision: 1,
+        kind: ferry::domain::DeployKind::Converge,
+        actor: alice(),
+        started: 1_000,
+        owner: "elsewhere/1".into(),
+        planned: vec![name("api")],
+    }
+}
+
+async fn started(store: &Arc<dyn Store>, env: &str) -> i64 {
+    match store.start_deploy(&new_deploy(env)).await.unwrap() {
+        DeployStart::Started(id) => id,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// While one deploy runs, the starts refused meanwhile leave the numbering alone: the next
+/// deploy is the one after it.
+async fn refused_deploy_starts_consume_no_deploy_number(h: &Harness) {
+    let store = h.open().await;
+    let first = started(&store, "staging").await;
+    for _ in 0..5 {
+        let refused = store.start_deploy(&new_deploy("staging")).await.unwrap();
+        assert!(
+            matches!(&refused, DeployStart::Busy(d) if d.id == first),
+            "{refused:?}"
+        );
+    }
+    assert!(
+        store
+            .finish_deploy(
+                first,
+                ferry::domain::DeployStatus::Succeeded,
+                &[],
+                "ok",
+                2_000
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(started(&store, "staging").await, first + 1);
+}
+
+/// Once another process marked a deploy interrupted, its steps, process groups, applied state
+/// and end are refused, and the interrupted record stands.
+async fn a_deploy_that_lost_its_lease_can_write_nothing_more(h: &Harness) {
+    let store = h.open().await;
+    let id = started(&store, "staging").await;
+    let running = store
+        .running_deploy(&name("staging"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .interrupt_deploy(id, running.heartbeat, "interrupted: reaped", 3_000)
+            .await
+            .unwrap()
+    );
+    assert!(!store.record_steps(id, &[]).await.unwrap());
+    let group = ferry::domain::ProcessGroup {
+        pgid: 42,
+        started: 7,
+    };
+    assert!(!store.record_deploy_process(id, group).await.unwrap());
+    let applied = ferry::domain::AppliedService {
+        service: name("api"),
+        spec: Default::default(),
+        revision: 1,
+        deploy_id: id,
+        at: 3_000,
+    };
+    let late = store.record_applied(&name("staging"), &applied).await;
+    assert!(
+        matches!(late, Err(StoreError::LeaseLost(lost)) if lost == id),
+        "{late:?}"
+    );
+    assert!(store.applied(&name("staging")).await.unwrap().is_empty());
+    assert!(
+        !store
+            .finish_deploy(
+                id,
+                ferry::domain::DeployStatus::Succeeded,
+                &[],
+                "late",
+                4_000
+            )
+            .await
+            .unwrap()
+    );
+    let deploy = store.deploys(&name("staging"), 1).await.unwrap().remove(0);
+    assert_eq!(deploy.status, ferry::domain::DeployStatus::Interrupted);
+    assert_eq!(deploy.summary, "interrupted: reaped");
+    assert!(deploy.processes.is_empty());
 }

@@ -89,6 +89,11 @@ impl DeployStore for SqlStore {
     async fn start_deploy(&self, deploy: &NewDeploy) -> Result<DeployStart, StoreError> {
         let planned: Vec<&str> = deploy.planned.iter().map(Name::as_str).collect();
         let planned = serde_json::to_string(&planned).map_err(|e| corrupt("planned", e))?;
+        // Look first: a refused attempt must not consume a deploy number (PostgreSQL's
+        // sequence moves on even when the INSERT then fails on the unique index).
+        if let Some(running) = self.running_deploy(&deploy.env).await? {
+            return Ok(DeployStart::Busy(Box::new(running)));
+        }
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO deploys (env, revision, kind, actor_platform, actor_id, actor_display, status, \
