@@ -1,5 +1,6 @@
 //! Splitting a command line into words: whitespace-separated, `"double"` or `'single'` quotes
-//! for values with spaces, and `--` before a free-text reason. Control characters and oversize
+//! (or the typographic quotes keyboards substitute: “…”, ‘…’, „…“, «…») for values with spaces,
+//! and `--` before a free-text reason. Control characters and oversize
 //! lines are rejected here, before any command sees them.
 
 use super::error::ParseError;
@@ -63,12 +64,12 @@ pub fn lex(text: &str) -> Result<Line, ParseError> {
             chars.next();
             continue;
         }
-        if c == '"' || c == '\'' {
+        if let Some(closers) = closing_quotes(c) {
             chars.next();
             let mut word = String::new();
             let mut closed = false;
             for (_, d) in chars.by_ref() {
-                if d == c {
+                if closers.contains(&d) {
                     closed = true;
                     break;
                 }
@@ -77,7 +78,7 @@ pub fn lex(text: &str) -> Result<Line, ParseError> {
             if !closed {
                 return Err(ParseError::with_usage(
                     format!("a quote ({c}) is not closed"),
-                    format!("{text}{c}"),
+                    format!("{text}{}", closers[0]),
                 ));
             }
             words.push(Word {
@@ -113,6 +114,26 @@ pub fn lex(text: &str) -> Result<Line, ParseError> {
     })
 }
 
+/// The characters that close a quote opened by `open`, the usual one first; `None` when `open`
+/// starts no quote. Besides `"` and `'`, the typographic quotes that desktop and phone
+/// keyboards substitute (“…”, ‘…’, „…“, «…», »…«) are quotes too, so a value typed with them
+/// reads the same as with straight ones. A quote only opens at the start of a word, so an
+/// apostrophe inside one (don’t) stays text.
+fn closing_quotes(open: char) -> Option<&'static [char]> {
+    Some(match open {
+        '"' => &['"'],
+        '\'' => &['\''],
+        '\u{201C}' => &['\u{201D}', '\u{201C}', '"'],
+        '\u{201D}' => &['\u{201D}'],
+        '\u{2018}' => &['\u{2019}', '\u{2018}', '\''],
+        '\u{201E}' => &['\u{201C}', '\u{201D}'],
+        '\u{201A}' => &['\u{2018}', '\u{2019}'],
+        '\u{00AB}' => &['\u{00BB}'],
+        '\u{00BB}' => &['\u{00AB}'],
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +148,30 @@ mod tests {
         assert_eq!(texts(&line), ["env", "staging.x.greeting", "hello world"]);
         assert!(line.words[2].quoted);
         assert_eq!(texts(&lex("a 'b c' d").unwrap()), ["a", "b c", "d"]);
+    }
+
+    #[test]
+    fn typographic_quotes_are_quotes() {
+        for text in [
+            "env a.b.c \u{201C}hello world\u{201D}",
+            "env a.b.c \u{2018}hello world\u{2019}",
+            "env a.b.c \u{201E}hello world\u{201C}",
+            "env a.b.c \u{00AB}hello world\u{00BB}",
+            "env a.b.c \u{201D}hello world\u{201D}",
+        ] {
+            let line = lex(text).unwrap();
+            assert_eq!(texts(&line), ["env", "a.b.c", "hello world"], "{text}");
+            assert!(line.words[2].quoted);
+        }
+        assert_eq!(
+            texts(&lex("don\u{2019}t stop").unwrap()),
+            ["don\u{2019}t", "stop"]
+        );
+        let err = lex("env a.b.c \u{201C}open").unwrap_err();
+        assert_eq!(
+            err.try_instead.as_deref(),
+            Some("env a.b.c \u{201C}open\u{201D}")
+        );
     }
 
     #[test]
