@@ -97,8 +97,7 @@ impl Rollback {
         ctx.ensure_unlocked(env).await?;
         // A running deploy would make the rollback's converge fail after its revision and pin
         // were written: refuse before writing anything.
-        ctx.engine.reap(env).await?;
-        if let Some(running) = ctx.store.running_deploy(env).await? {
+        if let Some(running) = ctx.engine.running(env).await? {
             return Err(engine_error(env, EngineError::Busy(Box::new(running))));
         }
         let succeeded = self.succeeded(ctx).await?;
@@ -236,7 +235,7 @@ impl Rollback {
     /// count: its revision carries other services' desired state that it never deployed.
     async fn succeeded(&self, ctx: &Context<'_>) -> Result<Vec<u64>, CommandError> {
         Ok(ctx
-            .store
+            .engine
             .deploys(&self.env, DEPLOYS_CONSIDERED)
             .await?
             .iter()
