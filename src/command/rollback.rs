@@ -11,11 +11,11 @@
 use super::args::Args;
 use super::context::{Context, Written};
 use super::error::{CommandError, ParseError, UserError};
-use super::outcome::{converge_reply, engine_error};
+use super::outcome::{Ask, converge_reply, converge_request, engine_error};
 use super::registry::Run;
 use super::{Info, Reply};
 use crate::domain::{DeployKind, DeployStatus, Document, Name, Pin};
-use crate::engine::{ConvergeRequest, EngineError, Expected};
+use crate::engine::{EngineError, Expected};
 use crate::policy::{Verb, on};
 use std::collections::BTreeSet;
 
@@ -173,23 +173,20 @@ impl Rollback {
         // Bound to the revision just written, and for a one-service rollback to that service:
         // anything else that differs in desired state (an unapproved change of another
         // service, a write that landed meanwhile) is a converge, with its own checks.
-        let request = ConvergeRequest {
-            env,
-            rollout: config.rollout(),
-            base_dir: &ctx.config.base_dir,
+        let ask = Ask {
             actor: ctx.actor,
             force: false,
             kind: match self.service {
                 Some(_) => DeployKind::ServiceRollback,
                 None => DeployKind::Rollback,
             },
-            events: ctx.events,
             expect: Some(Expected {
                 revision,
                 plan: None,
             }),
             only: self.service.clone().map(|s| BTreeSet::from([s])),
         };
+        let request = converge_request(ctx, env, config, ask);
         let outcome = ctx.engine.converge(&request).await.map_err(|e| {
             // The revision and pin are written: say so, rather than "nothing changed".
             match engine_error(env, e) {
