@@ -41,8 +41,7 @@ impl Deploys {
     async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         ctx.environment(&self.env)?;
         ctx.require(Permission::read())?;
-        ctx.engine.reap(&self.env).await?;
-        let deploys = ctx.store.deploys(&self.env, self.limit).await?;
+        let deploys = ctx.engine.deploys(&self.env, self.limit).await?;
         if deploys.is_empty() {
             return Ok(Reply::ok(format!("{} has not been deployed yet", self.env))
                 .next("Deploy it", format!("converge {}", self.env)));

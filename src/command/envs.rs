@@ -4,7 +4,6 @@
 use super::context::{Context, describe_lock};
 use super::error::CommandError;
 use super::registry::{Run, no_args};
-use super::status::observe_all;
 use super::{Info, Reply, render};
 use crate::deploy::Live;
 use crate::domain::{DeployStatus, KeyPath, Name};
@@ -27,7 +26,6 @@ pub async fn execute(ctx: &Context<'_>) -> Result<Reply, CommandError> {
     let now = ctx.now();
     let mut rows = Vec::new();
     for (name, env) in &ctx.config.environments {
-        ctx.engine.reap(name).await?;
         let (head, desired) = ctx.head(name).await?;
         let applied: BTreeMap<Name, _> = ctx
             .store
@@ -36,7 +34,7 @@ pub async fn execute(ctx: &Context<'_>) -> Result<Reply, CommandError> {
             .into_iter()
             .map(|a| (a.service.clone(), a))
             .collect();
-        let deploys = ctx.store.deploys(name, 20).await?;
+        let deploys = ctx.engine.deploys(name, 20).await?;
         let applied_rev = deploys
             .iter()
             .find(|d| d.status == DeployStatus::Succeeded)
@@ -47,7 +45,10 @@ pub async fn execute(ctx: &Context<'_>) -> Result<Reply, CommandError> {
             .filter(|(s, spec)| applied.get(*s).map(|a| &a.spec) != Some(*spec))
             .count();
         let observed: BTreeSet<&Name> = applied.keys().collect();
-        let lives = observe_all(ctx, name, env, &observed).await;
+        let lives = ctx
+            .engine
+            .live(name, env.deployer.get_ref(), observed.iter().copied())
+            .await;
         let drifted = observed
             .iter()
             .zip(lives)

@@ -1,13 +1,15 @@
-//! Turning what the engine did into a reply: shared by `converge` and `rollback`, so that a
-//! deploy reads the same whichever command started it.
+//! Asking the engine to deploy and turning what it did into a reply: shared by `converge`,
+//! approvals and `rollback`, so that a deploy is asked for and reads the same whichever
+//! command started it.
 
 use super::context::Context;
 use super::error::{CommandError, UserError};
 use super::{Reply, render};
 use crate::config::EnvironmentConfig;
-use crate::domain::{DeployKind, DeployStatus, Name};
+use crate::domain::{Actor, DeployKind, DeployStatus, Name};
 use crate::engine::{ConvergeOutcome, ConvergeRequest, EngineError, Expected};
 use crate::store::StoreError;
+use std::collections::BTreeSet;
 
 /// The reply for a finished converge of `env`.
 pub fn converge_reply(env: &Name, outcome: ConvergeOutcome) -> Reply {
@@ -142,30 +144,61 @@ pub fn engine_error(env: &Name, error: EngineError) -> CommandError {
     }
 }
 
+/// What a command asks to deploy, beyond the environment and its configuration.
+pub struct Ask<'a> {
+    /// Who the deploy is recorded for: the one who asked, also when someone else approved.
+    pub actor: &'a Actor,
+    /// Redeploy every service, not only those that differ.
+    pub force: bool,
+    pub kind: DeployKind,
+    /// The revision (and plan) the deploy is bound to, or nothing.
+    pub expect: Option<Expected>,
+    /// Deploy only these services, whatever else differs.
+    pub only: Option<BTreeSet<Name>>,
+}
+
+/// The one place a command's context becomes a `ConvergeRequest`, so that every way of
+/// deploying (converge, an approval, a rollback) reports progress and finds preflight
+/// programs alike.
+pub fn converge_request<'a>(
+    ctx: &'a Context<'_>,
+    env: &'a Name,
+    config: &'a EnvironmentConfig,
+    ask: Ask<'a>,
+) -> ConvergeRequest<'a> {
+    ConvergeRequest {
+        env,
+        rollout: config.rollout(),
+        base_dir: &ctx.config.base_dir,
+        actor: ask.actor,
+        force: ask.force,
+        kind: ask.kind,
+        events: ctx.events,
+        expect: ask.expect,
+        only: ask.only,
+    }
+}
+
 /// Converges `env` for `actor` and renders the outcome: what `converge` does once policy said yes, and what an
 /// approved request runs (bound by `expect` to the revision and plan that were approved).
 pub async fn converge_as(
     ctx: &Context<'_>,
     env: &Name,
     config: &EnvironmentConfig,
-    actor: &crate::domain::Actor,
+    actor: &Actor,
     force: bool,
     expect: Option<Expected>,
 ) -> Result<Reply, CommandError> {
-    let request = ConvergeRequest {
-        env,
-        rollout: config.rollout(),
-        base_dir: &ctx.config.base_dir,
+    let ask = Ask {
         actor,
         force,
         kind: DeployKind::Converge,
-        events: ctx.events,
         expect,
         only: None,
     };
     let outcome = ctx
         .engine
-        .converge(&request)
+        .converge(&converge_request(ctx, env, config, ask))
         .await
         .map_err(|e| engine_error(env, e))?;
     Ok(converge_reply(env, outcome))

@@ -11,11 +11,11 @@
 use super::args::Args;
 use super::context::{Context, Written};
 use super::error::{CommandError, ParseError, UserError};
-use super::outcome::{converge_reply, engine_error};
+use super::outcome::{Ask, converge_reply, converge_request, engine_error};
 use super::registry::Run;
 use super::{Info, Reply};
 use crate::domain::{DeployKind, DeployStatus, Document, Name, Pin};
-use crate::engine::{ConvergeRequest, EngineError, Expected};
+use crate::engine::{EngineError, Expected};
 use crate::policy::{Verb, on};
 use std::collections::BTreeSet;
 
@@ -97,8 +97,7 @@ impl Rollback {
         ctx.ensure_unlocked(env).await?;
         // A running deploy would make the rollback's converge fail after its revision and pin
         // were written: refuse before writing anything.
-        ctx.engine.reap(env).await?;
-        if let Some(running) = ctx.store.running_deploy(env).await? {
+        if let Some(running) = ctx.engine.running(env).await? {
             return Err(engine_error(env, EngineError::Busy(Box::new(running))));
         }
         let succeeded = self.succeeded(ctx).await?;
@@ -174,23 +173,20 @@ impl Rollback {
         // Bound to the revision just written, and for a one-service rollback to that service:
         // anything else that differs in desired state (an unapproved change of another
         // service, a write that landed meanwhile) is a converge, with its own checks.
-        let request = ConvergeRequest {
-            env,
-            rollout: config.rollout(),
-            base_dir: &ctx.config.base_dir,
+        let ask = Ask {
             actor: ctx.actor,
             force: false,
             kind: match self.service {
                 Some(_) => DeployKind::ServiceRollback,
                 None => DeployKind::Rollback,
             },
-            events: ctx.events,
             expect: Some(Expected {
                 revision,
                 plan: None,
             }),
             only: self.service.clone().map(|s| BTreeSet::from([s])),
         };
+        let request = converge_request(ctx, env, config, ask);
         let outcome = ctx.engine.converge(&request).await.map_err(|e| {
             // The revision and pin are written: say so, rather than "nothing changed".
             match engine_error(env, e) {
@@ -236,7 +232,7 @@ impl Rollback {
     /// count: its revision carries other services' desired state that it never deployed.
     async fn succeeded(&self, ctx: &Context<'_>) -> Result<Vec<u64>, CommandError> {
         Ok(ctx
-            .store
+            .engine
             .deploys(&self.env, DEPLOYS_CONSIDERED)
             .await?
             .iter()

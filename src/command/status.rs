@@ -12,9 +12,7 @@ use super::{Info, Reply, render};
 use crate::deploy::Live;
 use crate::domain::{KeyPath, Name, ServiceSpec};
 use crate::policy::Permission;
-use futures_util::future::join_all;
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 pub const INFO: Info = Info {
     name: "status",
@@ -25,9 +23,6 @@ live is what the deployer observes now. Live differing from applied is drift.",
     example: "status staging",
     parse: |args| Ok(Box::new(parse(args)?)),
 };
-
-/// How long observing one service may take before `status` reports it unknown.
-const OBSERVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A parsed `status` command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,37 +43,12 @@ fn version(spec: Option<&ServiceSpec>) -> String {
         .unwrap_or_else(|| "-".to_string())
 }
 
-/// What the environment's deployer observes for each of `services`, concurrently, each bounded
-/// by a timeout; an error says why a service could not be observed.
-pub async fn observe_all(
-    ctx: &Context<'_>,
-    env: &Name,
-    config: &crate::config::EnvironmentConfig,
-    services: &BTreeSet<&Name>,
-) -> Vec<Result<Live, String>> {
-    let deployer = ctx.engine.deployers().get(config.deployer.get_ref());
-    join_all(services.iter().map(|service| {
-        let deployer = deployer.clone();
-        async move {
-            let Some(deployer) = deployer else {
-                return Err("no deployer".to_string());
-            };
-            match tokio::time::timeout(OBSERVE_TIMEOUT, deployer.observe(env, service)).await {
-                Ok(Ok(live)) => Ok(live),
-                Ok(Err(e)) => Err(e.message),
-                Err(_) => Err("observing timed out".to_string()),
-            }
-        }
-    }))
-    .await
-}
-
 impl Status {
     async fn run(self, ctx: &Context<'_>) -> Result<Reply, CommandError> {
         let env = &self.env;
         let config = ctx.environment(env)?;
         ctx.require(Permission::read())?;
-        let interrupted = ctx.engine.reap(env).await?;
+        let activity = ctx.engine.activity(env).await?;
         let (head, desired) = ctx.head(env).await?;
         let applied: BTreeMap<Name, _> = ctx
             .store
@@ -88,7 +58,10 @@ impl Status {
             .map(|a| (a.service.clone(), a))
             .collect();
         let services: BTreeSet<&Name> = desired.services.keys().chain(applied.keys()).collect();
-        let lives = observe_all(ctx, env, config, &services).await;
+        let lives = ctx
+            .engine
+            .live(env, config.deployer.get_ref(), services.iter().copied())
+            .await;
         let (mut pending, mut drifted) = (0, 0);
         let mut rows = Vec::new();
         for (service, live) in services.iter().zip(lives) {
@@ -154,13 +127,13 @@ impl Status {
         };
         let mut reply =
             Reply::ok(headline).table(&["service", "desired", "applied", "live", "state"], rows);
-        if let Some(dead) = interrupted {
+        if let Some(dead) = activity.interrupted {
             reply = reply.text(format!(
                 "Deploy #{} was interrupted: the process running it stopped.",
                 dead.id
             ));
         }
-        if let Some(running) = ctx.store.running_deploy(env).await? {
+        if let Some(running) = activity.running {
             reply = reply.text(format!(
                 "Deploying now: deploy #{} of {env}@{} by {}, started {}.",
                 running.id,

@@ -1,15 +1,14 @@
-//! Converging an environment: plan (bound to an approved revision and plan where asked),
-//! preflight, take the deploy lease, hand the waves to a `Run` (`run.rs`) while the heartbeat
-//! keeps the lease (`heartbeat.rs`), and record how the deploy ended.
+//! Converging an environment: plan (computed in `answers.rs`, as `plan` shows it), hold it to
+//! an approved revision and plan where asked, preflight, take the deploy lease, hand the waves
+//! to a `Run` (`run.rs`) while the heartbeat keeps the lease (`heartbeat.rs`), and record how
+//! the deploy ended.
 
+use super::answers::Planned;
 use super::events::{DeployEvent, EventSink, publish};
 use super::heartbeat::AbortOnDrop;
 use super::run::Run;
 use super::{Engine, EngineError};
-use crate::domain::{
-    Actor, AppliedService, DeployKind, DeployStatus, Name, NewDeploy, Plan, Step, StepStatus,
-    plan_with,
-};
+use crate::domain::{Actor, AppliedService, DeployKind, DeployStatus, Name, NewDeploy, Plan, Step};
 use crate::store::{DeployStart, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -98,52 +97,6 @@ pub struct DeployReport {
 const START_ATTEMPTS: usize = 5;
 
 impl Engine {
-    /// What converging `env` would do now.
-    pub async fn plan(&self, env: &Name, force: bool) -> Result<(u64, Plan), EngineError> {
-        let head = self
-            .store
-            .head(env)
-            .await?
-            .ok_or_else(|| EngineError::NoRevision(env.clone()))?;
-        let applied = self.store.applied(env).await?;
-        let unsettled = self.unsettled(env).await?;
-        Ok((
-            head.meta.number,
-            plan_with(&head.document, &applied, force, &unsettled),
-        ))
-    }
-
-    /// Services the last deploy of `env` left in an unknown state: a failed step not restored
-    /// by auto-rollback, or (for an interrupted deploy) any planned service that did not finish.
-    async fn unsettled(&self, env: &Name) -> Result<BTreeSet<Name>, EngineError> {
-        self.reap(env).await?;
-        let Some(last) = self.store.deploys(env, 1).await?.into_iter().next() else {
-            return Ok(BTreeSet::new());
-        };
-        Ok(match last.status {
-            DeployStatus::Failed => last
-                .steps
-                .iter()
-                .filter(|s| matches!(s.status, StepStatus::Failed | StepStatus::RollbackFailed))
-                .map(|s| s.service.clone())
-                .collect(),
-            DeployStatus::Interrupted => {
-                let done: BTreeSet<&Name> = last
-                    .steps
-                    .iter()
-                    .filter(|s| s.status == StepStatus::Succeeded)
-                    .map(|s| &s.service)
-                    .collect();
-                last.planned
-                    .iter()
-                    .filter(|s| !done.contains(s))
-                    .cloned()
-                    .collect()
-            }
-            DeployStatus::Succeeded | DeployStatus::Running => BTreeSet::new(),
-        })
-    }
-
     /// Converges `req.env` to its head revision.
     pub async fn converge(
         &self,
@@ -155,15 +108,11 @@ impl Engine {
             .deployers
             .get(deployer_name)
             .ok_or_else(|| EngineError::NoDeployer(env.clone(), deployer_name.clone()))?;
-        let head = self
-            .store
-            .head(env)
-            .await?
-            .ok_or_else(|| EngineError::NoRevision(env.clone()))?;
-        let revision = head.meta.number;
-        let applied = self.store.applied(env).await?;
-        let unsettled = self.unsettled(env).await?;
-        let mut plan = plan_with(&head.document, &applied, req.force, &unsettled);
+        let Planned {
+            revision,
+            mut plan,
+            applied,
+        } = self.planned(env, req.force).await?;
         if let Some(only) = &req.only {
             plan.steps.retain(|s| only.contains(&s.service));
         }

@@ -209,11 +209,12 @@ impl Engine {
     }
 
     /// Marks the running deploy of `env` interrupted if its process is dead, and returns it.
-    /// The engine calls this before it plans or starts a deploy, so a crash is reported by the
-    /// next ferry process that looks and never blocks the next converge. The programs the dead
+    /// The engine calls this before it answers anything about deploys, plans or starts a deploy,
+    /// so a crash is reported by the next ferry process that looks and never blocks the next
+    /// converge. The programs the dead
     /// deploy started are ended first; while any of them cannot be ended, the deploy stays
     /// running (and blocks converges) rather than letting a service be deployed twice at once.
-    pub async fn reap(&self, env: &Name) -> Result<Option<Deploy>, StoreError> {
+    pub(super) async fn reap(&self, env: &Name) -> Result<Option<Deploy>, StoreError> {
         let now = self.clock.now();
         let Some(running) = self.store.running_deploy(env).await? else {
             return Ok(None);

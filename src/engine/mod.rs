@@ -4,8 +4,10 @@
 //!
 //! The engine talks to the `Store` and `Deployer` traits only: it knows no chat platform and
 //! no SQL. One deploy per environment at a time is guaranteed by the store's deploy lease;
-//! a deploy whose process died is found by `reap` and marked interrupted.
+//! a deploy whose process died is found by `reap` and marked interrupted, before any answer
+//! about deploys (`answers.rs`) or any converge, so callers never reap on their own.
 
+mod answers;
 mod converge;
 mod events;
 mod heartbeat;
@@ -13,6 +15,7 @@ mod lease;
 mod preflight;
 mod run;
 
+pub use answers::Activity;
 pub use converge::{ConvergeOutcome, ConvergeRequest, DeployReport, Expected, Failure, Rollout};
 pub use events::{DeployEvent, EventSink};
 pub use lease::{owner_id, short_owner};
@@ -92,10 +95,6 @@ impl Engine {
     pub fn with_lease(mut self, lease: Duration) -> Engine {
         self.lease = lease;
         self
-    }
-
-    pub fn deployers(&self) -> &Deployers {
-        &self.deployers
     }
 
     /// The lock a writer of `env` holds while it reads the head, edits and appends.
