@@ -1,6 +1,7 @@
 //! The audit trail in `SqlStore`: every attempted command, appended, and listed by
 //! environment and user with one index per filter. Portable SQL (see `sql.rs`).
 
+use super::group_commit::{Write, Written};
 use super::sql::{SqlStore, actor, corrupt, get, unavailable};
 use super::{AuditStore, StoreError};
 use crate::domain::{AuditEntry, AuditFilter, Name, NewAuditEntry, Outcome};
@@ -17,25 +18,13 @@ macro_rules! audit_columns {
 #[async_trait::async_trait]
 impl AuditStore for SqlStore {
     async fn record_audit(&self, entry: NewAuditEntry) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO audit (at, actor_platform, actor_id, actor_display, platform, channel, \
-             env, text, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             RETURNING id",
-        )
-        .bind(entry.at)
-        .bind(&entry.actor.platform)
-        .bind(&entry.actor.id)
-        .bind(&entry.actor.display)
-        .bind(&entry.platform)
-        .bind(entry.channel.as_deref())
-        .bind(entry.env.as_ref().map(Name::as_str))
-        .bind(&entry.text)
-        .bind(entry.outcome.as_str())
-        .bind(&entry.detail)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        get::<i64>(&row, "id")
+        // Shares a commit with the audit rows and claims of concurrent commands.
+        match self.group.write(Write::Audit(Box::new(entry))).await? {
+            Written::Audited(id) => Ok(id),
+            other => Err(StoreError::Corrupt(format!(
+                "an audit row was answered with {other:?}"
+            ))),
+        }
     }
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {

@@ -1,6 +1,8 @@
 //! Claimed chat events in `SqlStore`: the first process to insert an event's id runs it, so a
-//! redelivered event never runs twice, across restarts and replicas. Portable SQL.
+//! redelivered event never runs twice, across restarts and replicas. Claims are group-committed
+//! (`group_commit.rs`). Portable SQL.
 
+use super::group_commit::{Write, Written};
 use super::sql::{SqlStore, unavailable};
 use super::{ChatEventStore, StoreError};
 use crate::domain::Millis;
@@ -13,13 +15,16 @@ impl ChatEventStore for SqlStore {
         event_id: &str,
         now: Millis,
     ) -> Result<bool, StoreError> {
-        self.insert_once(
-            sqlx::query("INSERT INTO chat_events (platform, event_id, at) VALUES ($1, $2, $3)")
-                .bind(platform)
-                .bind(event_id)
-                .bind(now),
-        )
-        .await
+        // Shares a commit with the claims and audit rows of concurrent commands.
+        let claim = Write::Claim {
+            platform: platform.to_string(),
+            event_id: event_id.to_string(),
+            at: now,
+        };
+        match self.group.write(claim).await? {
+            Written::Claimed(won) => Ok(won),
+            other => Err(StoreError::Corrupt(format!("a claim was answered with {other:?}"))),
+        }
     }
 
     async fn forget_events(&self, before: Millis) -> Result<u64, StoreError> {

@@ -12,6 +12,7 @@ mod approvals;
 mod audit;
 mod chat_events;
 mod deploys;
+mod group_commit;
 mod locks;
 mod pins;
 mod postgres;

@@ -52,12 +52,19 @@ pub(super) struct SqlStore {
     /// taking the write lock up front waits for it. PostgreSQL's plain `BEGIN` is enough, since
     /// its row locks and unique index already serialize the writes that matter.
     begin_write: &'static str,
+    /// Where chat event claims and audit rows are written, sharing commits under load.
+    pub(super) group: super::group_commit::GroupCommit,
 }
 
 impl SqlStore {
     /// Wraps a pool whose schema is already migrated.
     pub(super) fn new(pool: AnyPool, begin_write: &'static str) -> SqlStore {
-        SqlStore { pool, begin_write }
+        let group = super::group_commit::GroupCommit::start(pool.clone(), begin_write);
+        SqlStore {
+            pool,
+            begin_write,
+            group,
+        }
     }
 
     pub(super) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
