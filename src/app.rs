@@ -45,7 +45,7 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> Result<App, StartError> {
         let deployers = Deployers::build(&config.deployers, &config.base_dir)
-            .map_err(|e| ConfigError::new(&config.label(), None, e))?;
+            .map_err(|e| ConfigError::new(&config.label(), None, e.to_string()))?;
         App::with_parts(config, store, clock, deployers).await
     }
 

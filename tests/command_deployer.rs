@@ -509,7 +509,7 @@ fn a_zero_batch_size_is_refused() {
         Path::new("/tmp"),
     )
     .unwrap_err();
-    assert_eq!(err, "batch_size must be at least 1");
+    assert_eq!(err.to_string(), "batch_size must be at least 1");
 }
 
 /// A cancelled deploy (its future dropped) kills the program's whole process group, as a
@@ -643,7 +643,9 @@ async fn hosts_cannot_start_with_a_dash_and_observe_args_keep_literal_options() 
     // Built without the config file (a config assembled in code) it is refused all the same.
     let mut config = config("program = \"deploy.sh\"\nhosts = [\"web1\"]");
     config.hosts.push("-x".into());
-    let err = CommandDeployer::new(&config, Path::new("/tmp")).unwrap_err();
+    let err = CommandDeployer::new(&config, Path::new("/tmp"))
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("hosts: host `-x` starts with '-'"), "{err}");
 
     let dir = TempDir::new().unwrap();

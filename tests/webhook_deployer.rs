@@ -562,7 +562,10 @@ async fn a_status_url_answering_4xx_fails_verification_at_once() {
 #[test]
 fn a_url_that_is_not_http_is_refused() {
     let config: WebhookConfig = toml::from_str(r#"url = "ftp://127.0.0.1/deploy""#).unwrap();
-    let err = WebhookDeployer::new(&config).err().expect("refused");
+    let err = WebhookDeployer::new(&config)
+        .err()
+        .expect("refused")
+        .to_string();
     assert_eq!(
         err,
         "url `ftp://127.0.0.1/deploy` must start with http:// or https://"
@@ -767,7 +770,10 @@ async fn messages_never_show_the_urls_credentials_or_token() {
     // A config error names the URL redacted too.
     let config: WebhookConfig =
         toml::from_str("url = \"ftp://hook-user:hunter2-pass@h/x?token=tok-98765\"").unwrap();
-    let err = WebhookDeployer::new(&config).err().expect("refused");
+    let err = WebhookDeployer::new(&config)
+        .err()
+        .expect("refused")
+        .to_string();
     assert_eq!(err, "url `ftp://h/x` must start with http:// or https://");
 }
 
@@ -908,7 +914,10 @@ async fn a_returned_status_url_on_another_origin_is_refused_unless_listed() {
         receiver.url("/deploy")
     ))
     .unwrap();
-    let err = WebhookDeployer::new(&config).err().expect("refused");
+    let err = WebhookDeployer::new(&config)
+        .err()
+        .expect("refused")
+        .to_string();
     assert_eq!(
         err,
         "status_origins: `status.example.com` is not an origin: write scheme and host (and port), like `https://status.example.com`"
@@ -965,6 +974,9 @@ async fn a_configured_status_url_cannot_be_reshaped_by_a_value() {
         server.url("/deploy")
     ))
     .unwrap();
-    let err = WebhookDeployer::new(&config).err().expect("refused");
+    let err = WebhookDeployer::new(&config)
+        .err()
+        .expect("refused")
+        .to_string();
     assert!(err.contains("fixed http:// or https:// origin"), "{err}");
 }

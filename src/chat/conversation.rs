@@ -4,6 +4,7 @@
 //! in at most `MAX_PIECES` messages, the last naming what was cut and how to narrow it.
 //! Platform specifics sit behind `Thread`; this module knows no platform.
 
+use super::ChatError;
 use super::markdown::{Dialect, MAX_PIECES, code_block, render, split_capped};
 use crate::app::App;
 use crate::command::{Button, Reply};
@@ -29,12 +30,12 @@ pub struct Incoming {
 #[async_trait::async_trait]
 pub trait Thread: Send + Sync {
     /// Posts a message; returns its id for editing.
-    async fn post(&self, text: &str) -> Result<String, String>;
+    async fn post(&self, text: &str) -> Result<String, ChatError>;
     /// Replaces the text of a message posted earlier.
-    async fn edit(&self, id: &str, text: &str) -> Result<(), String>;
+    async fn edit(&self, id: &str, text: &str) -> Result<(), ChatError>;
 
     /// Posts a message carrying buttons; platforms without buttons post the text alone.
-    async fn post_with_buttons(&self, text: &str, buttons: &[Button]) -> Result<String, String> {
+    async fn post_with_buttons(&self, text: &str, buttons: &[Button]) -> Result<String, ChatError> {
         let _ = buttons;
         self.post(text).await
     }
@@ -45,7 +46,7 @@ pub trait Thread: Send + Sync {
 pub trait Alerts: Send + Sync {
     /// The platform prefix of alert channels this poster serves (`slack`).
     fn platform(&self) -> &'static str;
-    async fn alert(&self, channel: &str, text: &str) -> Result<(), String>;
+    async fn alert(&self, channel: &str, text: &str) -> Result<(), ChatError>;
 }
 
 /// How a platform wants text.

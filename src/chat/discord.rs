@@ -10,7 +10,7 @@ use super::addressing::strip_address;
 use super::conversation::{Alerts, Format, Incoming, Thread, handle};
 use super::markdown::{DISCORD, MAX_PIECES};
 use super::names::{NAME_TTL, Names};
-use super::{CALL_TIMEOUT, Transport, TransportError};
+use super::{CALL_TIMEOUT, ChatError, Transport, TransportError};
 use crate::app::App;
 use crate::config::DiscordConfig;
 use crate::domain::{Actor, Origin};
@@ -173,8 +173,8 @@ impl Handler {
         let lookup = || async {
             match channel.to_channel(&ctx.http).await {
                 Ok(serenity::all::Channel::Guild(guild)) => Ok(format!("#{}", guild.name)),
-                Ok(_) => Err("not a server channel".to_string()),
-                Err(e) => Err(format!("discord channel lookup: {e}")),
+                Ok(_) => Err(ChatError::Unexpected("not a server channel")),
+                Err(e) => Err(ChatError::call("discord channel lookup", e)),
             }
         };
         let key = channel.get().to_string();
@@ -375,11 +375,15 @@ impl Alerts for ChannelAlerts {
         "discord"
     }
 
-    async fn alert(&self, channel: &str, text: &str) -> Result<(), String> {
-        let id: u64 = channel
-            .trim_start_matches('#')
-            .parse()
-            .map_err(|_| format!("discord alert channel `{channel}` must be a channel id"))?;
+    async fn alert(&self, channel: &str, text: &str) -> Result<(), ChatError> {
+        let id: u64 =
+            channel
+                .trim_start_matches('#')
+                .parse()
+                .map_err(|_| ChatError::BadChannelId {
+                    platform: "discord",
+                    channel: channel.to_string(),
+                })?;
         let text = super::markdown::render(&crate::command::Reply::failed(text), DISCORD);
         for piece in super::markdown::split(&text, MESSAGE_LIMIT)
             .into_iter()
@@ -391,7 +395,7 @@ impl Alerts for ChannelAlerts {
             ChannelId::new(id)
                 .send_message(&self.http, message)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(ChatError::api)?;
         }
         Ok(())
     }
@@ -410,7 +414,7 @@ impl Thread for Replies {
         &self,
         text: &str,
         buttons: &[crate::command::Button],
-    ) -> Result<String, String> {
+    ) -> Result<String, ChatError> {
         let message = CreateMessage::new()
             .content(text)
             .allowed_mentions(no_mentions())
@@ -420,10 +424,10 @@ impl Thread for Replies {
             .send_message(&self.http, message)
             .await
             .map(|m| m.id.get().to_string())
-            .map_err(|e| e.to_string())
+            .map_err(ChatError::api)
     }
 
-    async fn post(&self, text: &str) -> Result<String, String> {
+    async fn post(&self, text: &str) -> Result<String, ChatError> {
         let message = CreateMessage::new()
             .content(text)
             .allowed_mentions(no_mentions())
@@ -432,11 +436,13 @@ impl Thread for Replies {
             .send_message(&self.http, message)
             .await
             .map(|m| m.id.get().to_string())
-            .map_err(|e| e.to_string())
+            .map_err(ChatError::api)
     }
 
-    async fn edit(&self, id: &str, text: &str) -> Result<(), String> {
-        let id: u64 = id.parse().map_err(|_| format!("bad message id {id}"))?;
+    async fn edit(&self, id: &str, text: &str) -> Result<(), ChatError> {
+        let id: u64 = id
+            .parse()
+            .map_err(|_| ChatError::BadMessageId(id.to_string()))?;
         self.channel
             .edit_message(
                 &self.http,
@@ -447,7 +453,7 @@ impl Thread for Replies {
             )
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(ChatError::api)
     }
 }
 
@@ -466,7 +472,7 @@ impl Thread for InteractionReplies {
         &self,
         text: &str,
         buttons: &[crate::command::Button],
-    ) -> Result<String, String> {
+    ) -> Result<String, ChatError> {
         if !self.original_used.swap(true, Ordering::SeqCst) {
             self.command
                 .edit_response(
@@ -477,7 +483,7 @@ impl Thread for InteractionReplies {
                         .components(components(buttons)),
                 )
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(ChatError::api)?;
             return Ok(ORIGINAL.to_string());
         }
         self.command
@@ -490,10 +496,10 @@ impl Thread for InteractionReplies {
             )
             .await
             .map(|m| m.id.get().to_string())
-            .map_err(|e| e.to_string())
+            .map_err(ChatError::api)
     }
 
-    async fn post(&self, text: &str) -> Result<String, String> {
+    async fn post(&self, text: &str) -> Result<String, ChatError> {
         if !self.original_used.swap(true, Ordering::SeqCst) {
             self.command
                 .edit_response(
@@ -503,7 +509,7 @@ impl Thread for InteractionReplies {
                         .allowed_mentions(no_mentions()),
                 )
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(ChatError::api)?;
             return Ok(ORIGINAL.to_string());
         }
         self.command
@@ -515,10 +521,10 @@ impl Thread for InteractionReplies {
             )
             .await
             .map(|m| m.id.get().to_string())
-            .map_err(|e| e.to_string())
+            .map_err(ChatError::api)
     }
 
-    async fn edit(&self, id: &str, text: &str) -> Result<(), String> {
+    async fn edit(&self, id: &str, text: &str) -> Result<(), ChatError> {
         if id == ORIGINAL {
             return self
                 .command
@@ -530,9 +536,11 @@ impl Thread for InteractionReplies {
                 )
                 .await
                 .map(|_| ())
-                .map_err(|e| e.to_string());
+                .map_err(ChatError::api);
         }
-        let id: u64 = id.parse().map_err(|_| format!("bad message id {id}"))?;
+        let id: u64 = id
+            .parse()
+            .map_err(|_| ChatError::BadMessageId(id.to_string()))?;
         self.command
             .edit_followup(
                 &self.http,
@@ -543,6 +551,6 @@ impl Thread for InteractionReplies {
             )
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(ChatError::api)
     }
 }

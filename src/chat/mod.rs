@@ -22,13 +22,55 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `call` bounded by `limit`: a call that hangs becomes an error naming `what`.
 pub async fn timed<T, E: std::fmt::Display>(
-    what: &str,
+    what: &'static str,
     limit: Duration,
     call: impl std::future::Future<Output = Result<T, E>>,
-) -> Result<T, String> {
+) -> Result<T, ChatError> {
     match tokio::time::timeout(limit, call).await {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(_) => Err(format!("{what} did not answer within {limit:?}")),
+        Ok(result) => result.map_err(ChatError::api),
+        Err(_) => Err(ChatError::Timeout { what, limit }),
+    }
+}
+
+/// Why one chat API call (post, edit, name lookup, alert) failed. Such failures are logged and
+/// the command goes on, so callers tell a hung call from a refused one only by the variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChatError {
+    /// The call did not answer within its limit; `what` names the platform and call.
+    #[error("{what} did not answer within {limit:?}")]
+    Timeout { what: &'static str, limit: Duration },
+    /// The platform, or the connection to it, failed the call; the client library's words.
+    #[error("{0}")]
+    Api(String),
+    /// As `Api`, for a call whose error text does not say which call it was.
+    #[error("{call}: {reason}")]
+    Call { call: &'static str, reason: String },
+    /// A message id that this platform never gives out (ferry edits only what it posted).
+    #[error("bad message id {0}")]
+    BadMessageId(String),
+    /// An `alert_channel` that cannot name a channel on this platform.
+    #[error("{platform} alert channel `{channel}` must be a channel id")]
+    BadChannelId {
+        platform: &'static str,
+        channel: String,
+    },
+    /// A lookup found something that is not what was asked for (a DM for a server channel).
+    #[error("{0}")]
+    Unexpected(&'static str),
+}
+
+impl ChatError {
+    /// A client library's error, in its own words.
+    pub fn api(error: impl std::fmt::Display) -> ChatError {
+        ChatError::Api(error.to_string())
+    }
+
+    /// A client library's error, after the name of the call that failed.
+    pub fn call(call: &'static str, error: impl std::fmt::Display) -> ChatError {
+        ChatError::Call {
+            call,
+            reason: error.to_string(),
+        }
     }
 }
 

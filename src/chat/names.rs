@@ -37,7 +37,7 @@ impl Names {
     pub async fn get<F, Fut>(&self, key: &str, lookup: F) -> Option<String>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<String, String>>,
+        Fut: Future<Output = Result<String, super::ChatError>>,
     {
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());

@@ -9,7 +9,7 @@ use super::addressing::strip_address;
 use super::conversation::{Alerts, Format, Incoming, Thread, handle};
 use super::markdown::{SLACK, escape_text};
 use super::names::{NAME_TTL, Names};
-use super::{CALL_TIMEOUT, Transport, TransportError, timed};
+use super::{CALL_TIMEOUT, ChatError, Transport, TransportError, timed};
 use crate::app::App;
 use crate::config::SlackConfig;
 use crate::domain::{Actor, Origin};
@@ -426,7 +426,7 @@ impl Shared {
             let info = session
                 .users_info(&request)
                 .await
-                .map_err(|e| format!("slack users.info: {e}"))?;
+                .map_err(|e| ChatError::call("slack users.info", e))?;
             let profile = info.user.profile;
             let display = profile.as_ref().and_then(|p| p.display_name.clone());
             let real = profile.and_then(|p| p.real_name);
@@ -448,7 +448,7 @@ impl Shared {
             let info = session
                 .conversations_info(&request)
                 .await
-                .map_err(|e| format!("slack conversations.info: {e}"))?;
+                .map_err(|e| ChatError::call("slack conversations.info", e))?;
             Ok(format!(
                 "#{}",
                 info.channel.name.unwrap_or_else(|| channel.to_string())
@@ -465,7 +465,7 @@ impl Alerts for Shared {
     }
 
     /// `channel` is an id (`C123`) or a name (`#alerts`), both of which chat.postMessage takes.
-    async fn alert(&self, channel: &str, text: &str) -> Result<(), String> {
+    async fn alert(&self, channel: &str, text: &str) -> Result<(), ChatError> {
         let thread = self.thread(channel.to_string(), None);
         thread
             .post(&super::markdown::render(
@@ -494,7 +494,7 @@ fn plain(request: SlackApiChatPostMessageRequest) -> SlackApiChatPostMessageRequ
 
 #[async_trait::async_trait]
 impl Thread for SlackThread {
-    async fn post(&self, text: &str) -> Result<String, String> {
+    async fn post(&self, text: &str) -> Result<String, ChatError> {
         let session = self.client.open_session(&self.token);
         let request = plain(
             SlackApiChatPostMessageRequest::new(
@@ -518,7 +518,7 @@ impl Thread for SlackThread {
         &self,
         text: &str,
         buttons: &[crate::command::Button],
-    ) -> Result<String, String> {
+    ) -> Result<String, ChatError> {
         let section = if text.len() > 2900 {
             self.post(text).await?;
             "Choose:".to_string()
@@ -542,7 +542,7 @@ impl Thread for SlackThread {
             { "type": "section", "text": { "type": "mrkdwn", "text": section } },
             { "type": "actions", "elements": elements },
         ]))
-        .map_err(|e| format!("cannot build buttons: {e}"))?;
+        .map_err(|e| ChatError::call("cannot build buttons", e))?;
         let session = self.client.open_session(&self.token);
         let request = plain(
             SlackApiChatPostMessageRequest::new(
@@ -562,7 +562,7 @@ impl Thread for SlackThread {
         .map(|r| r.ts.to_string())
     }
 
-    async fn edit(&self, id: &str, text: &str) -> Result<(), String> {
+    async fn edit(&self, id: &str, text: &str) -> Result<(), ChatError> {
         let session = self.client.open_session(&self.token);
         let request = SlackApiChatUpdateRequest::new(
             SlackChannelId::new(self.channel.clone()),

@@ -4,12 +4,13 @@
 //! rolling batches; the first batch is the canary, and a failing batch stops the rest. A value
 //! that would start an argument with `-` is refused before anything runs (see `template.rs`).
 
-use super::{DeployError, DeployRequest, Deployer, Live, Template};
+use super::{BuildError, DeployError, DeployRequest, Deployer, DeployerKind, Live, Template};
 use crate::domain::HumanDuration;
 use crate::domain::Name;
 use crate::process::{Invocation, check_env_name, run, tail};
 use futures_util::future::join_all;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// `[deployers.<name>] kind = "command"`.
@@ -61,23 +62,45 @@ fn pass_env<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Er
     Ok(names)
 }
 
+/// A `hosts` entry that cannot be a fan-out target; refused when the config is read and again
+/// when a deployer is built from a config assembled in code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    #[error("hosts: a host is empty: write its name, like `web1.internal`")]
+    Empty,
+    #[error(
+        "hosts: host `{0}` starts with '-', which the programs would read as an option: write the host's name, like `web1.internal`"
+    )]
+    LooksLikeOption(String),
+    /// The host as written, control characters escaped.
+    #[error(
+        "hosts: host `{0}` contains a control character: write the host's name, like `web1.internal`"
+    )]
+    ControlCharacter(String),
+}
+
 /// Why `host` cannot be a fan-out target, if it cannot.
-fn check_host(host: &str) -> Result<(), String> {
+fn check_host(host: &str) -> Result<(), HostError> {
     if host.trim().is_empty() {
-        return Err("hosts: a host is empty: write its name, like `web1.internal`".into());
+        return Err(HostError::Empty);
     }
     if host.starts_with('-') {
-        return Err(format!(
-            "hosts: host `{host}` starts with '-', which the programs would read as an option: write the host's name, like `web1.internal`"
-        ));
+        return Err(HostError::LooksLikeOption(host.to_string()));
     }
     if host.chars().any(char::is_control) {
-        return Err(format!(
-            "hosts: host `{}` contains a control character: write the host's name, like `web1.internal`",
-            host.escape_default()
+        return Err(HostError::ControlCharacter(
+            host.escape_default().to_string(),
         ));
     }
     Ok(())
+}
+
+impl DeployerKind for CommandConfig {
+    const KIND: &'static str = "command";
+
+    fn build(&self, base_dir: &Path) -> Result<Arc<dyn Deployer>, BuildError> {
+        Ok(Arc::new(CommandDeployer::new(self, base_dir)?))
+    }
 }
 
 fn default_timeout() -> HumanDuration {
@@ -96,11 +119,11 @@ struct Program {
 }
 
 impl Program {
-    fn new(program: &str, args: &[String], base_dir: &Path) -> Result<Program, String> {
+    fn new(program: &str, args: &[String], base_dir: &Path) -> Result<Program, BuildError> {
         let path = base_dir.join(program);
         let args = args
             .iter()
-            .map(|a| Template::parse(a).map_err(|e| e.to_string()))
+            .map(|a| Template::parse(a))
             .collect::<Result<_, _>>()?;
         Ok(Program { path, args })
     }
@@ -123,15 +146,15 @@ pub struct CommandDeployer {
 const VERIFY_INTERVAL: Duration = Duration::from_millis(500);
 
 impl CommandDeployer {
-    pub fn new(config: &CommandConfig, base_dir: &Path) -> Result<CommandDeployer, String> {
+    pub fn new(config: &CommandConfig, base_dir: &Path) -> Result<CommandDeployer, BuildError> {
         if config.batch_size == 0 {
-            return Err("batch_size must be at least 1".into());
+            return Err(BuildError::ZeroBatchSize);
         }
         for host in &config.hosts {
             check_host(host)?;
         }
         for name in &config.pass_env {
-            check_env_name(name).map_err(|e| format!("pass_env: {e}"))?;
+            check_env_name(name)?;
         }
         let optional = |program: &Option<String>, args: &[String]| {
             program

@@ -1,13 +1,23 @@
 //! The `noop` deployer: records and reports, touches nothing (dry runs, demos).
 
-use super::{DeployError, DeployRequest, Deployer, Live};
+use super::{BuildError, DeployError, DeployRequest, Deployer, DeployerKind, Live};
 use crate::domain::Name;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// `[deployers.<name>] kind = "noop"`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoopConfig {}
+
+impl DeployerKind for NoopConfig {
+    const KIND: &'static str = "noop";
+
+    fn build(&self, _: &Path) -> Result<Arc<dyn Deployer>, BuildError> {
+        Ok(Arc::new(NoopDeployer))
+    }
+}
 
 /// Succeeds without doing anything.
 #[derive(Debug, Clone, Copy, Default)]

@@ -11,14 +11,15 @@
 //! credentials or query (`redact_url`).
 
 use super::url::{error_text, origin, redact_url};
-use super::{DeployError, DeployRequest, Deployer, Live, Template};
+use super::{BuildError, DeployError, DeployRequest, Deployer, DeployerKind, Live, Template};
 use crate::domain::HumanDuration;
 use crate::domain::Name;
 use crate::process::tail;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// `[deployers.<name>] kind = "webhook"`.
@@ -47,6 +48,14 @@ pub struct WebhookConfig {
     /// receiver cannot point ferry at another host.
     #[serde(default)]
     pub status_origins: Vec<String>,
+}
+
+impl DeployerKind for WebhookConfig {
+    const KIND: &'static str = "webhook";
+
+    fn build(&self, _: &Path) -> Result<Arc<dyn Deployer>, BuildError> {
+        Ok(Arc::new(WebhookDeployer::new(self)?))
+    }
 }
 
 fn default_signature_header() -> String {
@@ -90,13 +99,15 @@ const BACKOFF_BASE: Duration = Duration::from_millis(200);
 const MAX_BODY: usize = 1024 * 1024;
 
 impl WebhookDeployer {
-    pub fn new(config: &WebhookConfig) -> Result<WebhookDeployer, String> {
+    pub fn new(config: &WebhookConfig) -> Result<WebhookDeployer, BuildError> {
         let shown = redact_url(&config.url);
         if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
-            return Err(format!("url `{shown}` must start with http:// or https://"));
+            return Err(BuildError::UrlScheme { shown });
         }
-        let url = reqwest::Url::parse(&config.url)
-            .map_err(|e| format!("url `{shown}` is not a valid URL: {e}"))?;
+        let url = reqwest::Url::parse(&config.url).map_err(|e| BuildError::BadUrl {
+            shown: shown.clone(),
+            reason: e.to_string(),
+        })?;
         let mut status_origins = vec![origin(&url)];
         for allowed in &config.status_origins {
             let parsed = reqwest::Url::parse(allowed)
@@ -105,10 +116,9 @@ impl WebhookDeployer {
             match parsed {
                 Some(u) => status_origins.push(origin(&u)),
                 None => {
-                    return Err(format!(
-                        "status_origins: `{}` is not an origin: write scheme and host (and port), like `https://status.example.com`",
-                        redact_url(allowed)
-                    ));
+                    return Err(BuildError::NotAnOrigin {
+                        shown: redact_url(allowed),
+                    });
                 }
             }
         }
@@ -117,7 +127,7 @@ impl WebhookDeployer {
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| format!("cannot build an HTTP client: {}", error_text(e)))?;
+            .map_err(|e| BuildError::HttpClient(error_text(e)))?;
         let status_url = config
             .status_url
             .as_deref()
@@ -125,7 +135,7 @@ impl WebhookDeployer {
             .transpose()
             .map_err(|e| {
                 let text = config.status_url.as_deref().unwrap_or_default();
-                e.to_string().replace(text, &redact_url(text))
+                BuildError::StatusUrlTemplate(e.to_string().replace(text, &redact_url(text)))
             })?;
         // The configured status URL's origin is the config author's: trusted, but fixed. A
         // placeholder in it would let a value typed in chat choose the host that is polled.
@@ -140,10 +150,9 @@ impl WebhookDeployer {
             match parsed {
                 Some(u) if !authority.contains('{') => status_origins.push(origin(&u)),
                 _ => {
-                    return Err(format!(
-                        "status_url `{}` must start with a fixed http:// or https:// origin; placeholders may appear only after it, like `https://status.example.com/{{service}}`",
-                        redact_url(text)
-                    ));
+                    return Err(BuildError::StatusUrlOrigin {
+                        shown: redact_url(text),
+                    });
                 }
             }
         }
@@ -231,20 +240,33 @@ fn payload(request: &DeployRequest) -> serde_json::Value {
     })
 }
 
+/// Why a response body was not read; messages put it after "answered <status> with a".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("response body larger than 1 MiB")]
+    TooLarge,
+    /// The connection failed mid-body: reqwest's error without the URL (it may hold a token).
+    #[error("{0}")]
+    Read(String),
+}
+
 /// Reads a response body of at most `MAX_BODY` bytes, stopping as soon as it is larger: what
 /// every HTTP answer ferry reads (webhooks, status URLs, preflight checks) goes through.
-pub async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    const TOO_LARGE: &str = "response body larger than 1 MiB";
+pub async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, BodyError> {
     if response
         .content_length()
         .is_some_and(|n| n > MAX_BODY as u64)
     {
-        return Err(TOO_LARGE.into());
+        return Err(BodyError::TooLarge);
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(error_text)? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| BodyError::Read(error_text(e)))?
+    {
         if body.len() + chunk.len() > MAX_BODY {
-            return Err(TOO_LARGE.into());
+            return Err(BodyError::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }

@@ -3,7 +3,9 @@
 
 use super::EngineError;
 use crate::domain::HumanDuration;
-use crate::domain::{KeyPath, Name, PlanStep, Template, refuse_option};
+use crate::domain::{
+    KeyPath, LooksLikeOption, Name, PlanStep, Template, TemplateError, refuse_option,
+};
 use crate::process::{Invocation, SpawnHook, run, tail};
 use std::path::Path;
 
@@ -24,25 +26,41 @@ pub struct PreflightCheck {
     pub timeout: HumanDuration,
 }
 
+/// Why a check's argument cannot be filled in; it fails the check with this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum CheckArgError {
+    #[error("argument `{template}`: {source}")]
+    Template {
+        template: String,
+        source: TemplateError,
+    },
+    #[error(
+        "{}",
+        refuse_option(
+            &format!("{{{}}}", .0.placeholder),
+            &.0.value,
+            "give the argument a literal prefix in the check's `args` (like `--env={env}`)",
+        )
+    )]
+    Option(LooksLikeOption),
+}
+
 /// One argument of a check's program: `{env}` and `{revision}` replaced; any other placeholder
 /// is passed as written, since a check has no service or key to fill it with. Refused, like
 /// every program argument, when a replaced value would start the argument with `-` (an option);
 /// neither an environment name nor a revision can today, but the rule holds for every program
 /// ferry starts.
-fn preflight_arg(template: &str, env: &Name, revision: u64) -> Result<String, String> {
-    let template = Template::parse(template).map_err(|e| format!("argument `{template}`: {e}"))?;
+fn preflight_arg(template: &str, env: &Name, revision: u64) -> Result<String, CheckArgError> {
+    let template = Template::parse(template).map_err(|source| CheckArgError::Template {
+        template: template.to_string(),
+        source,
+    })?;
     let value = |name: &str| match name {
         "env" => env.to_string(),
         "revision" => revision.to_string(),
         other => format!("{{{other}}}"),
     };
-    template.render_arg(value).map_err(|option| {
-        refuse_option(
-            &format!("{{{}}}", option.placeholder),
-            &option.value,
-            "give the argument a literal prefix in the check's `args` (like `--env={env}`)",
-        )
-    })
+    template.render_arg(value).map_err(CheckArgError::Option)
 }
 
 /// Checks every argument's braces when the config is read, not at the first converge.
@@ -89,7 +107,7 @@ impl PreflightCheck {
                     .iter()
                     .map(|a| preflight_arg(a, env, revision))
                     .collect::<Result<_, _>>()
-                    .map_err(|m| fail(m, String::new()))?;
+                    .map_err(|e: CheckArgError| fail(e.to_string(), String::new()))?;
                 let services: Vec<String> =
                     versions.iter().map(|(s, v)| format!("{s}={v}")).collect();
                 let inv = Invocation {
@@ -145,7 +163,7 @@ impl PreflightCheck {
                     let text = crate::deploy::read_body(response)
                         .await
                         .map(|b| String::from_utf8_lossy(&b).into_owned())
-                        .unwrap_or_else(|e| e);
+                        .unwrap_or_else(|e| e.to_string());
                     Err(fail(format!("{shown} answered {status}"), tail(&text)))
                 }
             }
@@ -154,5 +172,32 @@ impl PreflightCheck {
                 String::new(),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages a failing argument gives the check, word for word.
+    #[test]
+    fn argument_errors_read_as_before() {
+        let env = Name::parse("staging").unwrap();
+        assert_eq!(
+            preflight_arg("--env={env}", &env, 3).unwrap(),
+            "--env=staging"
+        );
+        assert_eq!(
+            preflight_arg("{env", &env, 3).unwrap_err().to_string(),
+            format!("argument `{{env`: {}", TemplateError::Unclosed)
+        );
+        let option = CheckArgError::Option(LooksLikeOption {
+            placeholder: "env".into(),
+            value: "-x".into(),
+        });
+        assert_eq!(
+            option.to_string(),
+            "value of {env} (`-x`) starts with '-', which the program would read as an option, so nothing was run; give the argument a literal prefix in the check's `args` (like `--env={env}`)"
+        );
     }
 }

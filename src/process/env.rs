@@ -9,9 +9,17 @@
 /// a program sees only the `FERRY_*` variables ferry sets for it.
 pub const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER"];
 
+/// A name `pass_env` cannot list: callers add where it was written (`pass_env: …`) and keep
+/// the name for their own messages.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not an environment variable name: use letters, digits and `_`, not starting with a digit (e.g. `AWS_PROFILE`)"
+)]
+pub struct EnvNameError(pub String);
+
 /// Why `name` cannot be listed in `pass_env`, if it cannot: an environment variable name is
 /// letters, digits and `_`, not starting with a digit.
-pub fn check_env_name(name: &str) -> Result<(), String> {
+pub fn check_env_name(name: &str) -> Result<(), EnvNameError> {
     let valid = name
         .chars()
         .next()
@@ -20,9 +28,7 @@ pub fn check_env_name(name: &str) -> Result<(), String> {
     if valid {
         Ok(())
     } else {
-        Err(format!(
-            "`{name}` is not an environment variable name: use letters, digits and `_`, not starting with a digit (e.g. `AWS_PROFILE`)"
-        ))
+        Err(EnvNameError(name.to_string()))
     }
 }
 
@@ -36,7 +42,7 @@ mod tests {
             assert!(check_env_name(ok).is_ok(), "{ok}");
         }
         for bad in ["", "1A", "A-B", "A=B", "A B"] {
-            let e = check_env_name(bad).unwrap_err();
+            let e = check_env_name(bad).unwrap_err().to_string();
             assert!(e.contains("not an environment variable name"), "{e}");
         }
     }

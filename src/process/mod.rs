@@ -7,7 +7,7 @@
 mod env;
 mod group;
 
-pub use env::{INHERITED_ENV, check_env_name};
+pub use env::{EnvNameError, INHERITED_ENV, check_env_name};
 pub use group::SpawnHook;
 
 use group::{GroupGuard, die_with_parent, kill_group};

@@ -65,7 +65,7 @@ use super::pattern::{PatternWord, parse_pattern};
 use super::program::DEFAULT_TIMEOUT;
 use crate::command::{COMMANDS, lexer};
 use crate::domain::{ConfigError, HumanDuration};
-use crate::domain::{Name, Template, nearest, render_duration};
+use crate::domain::{Name, Template, TemplateError, nearest, render_duration};
 use crate::policy::Verb;
 use crate::process::check_env_name;
 use std::fmt::Write as _;
@@ -146,7 +146,8 @@ impl Definition {
             toml::from_str(text).map_err(|e| ConfigError::from_toml(label, text, &e))?;
         let at = |at: usize, message: String| ConfigError::at(label, text, at, message);
         let pattern_at = raw.pattern.span().start;
-        let (name, words) = parse_pattern(raw.pattern.get_ref()).map_err(|m| at(pattern_at, m))?;
+        let (name, words) =
+            parse_pattern(raw.pattern.get_ref()).map_err(|e| at(pattern_at, e.to_string()))?;
         let params: Vec<&str> = words
             .iter()
             .filter_map(|w| match w {
@@ -163,7 +164,7 @@ impl Definition {
             ));
         }
         let permission = parse_permission(raw.permission.get_ref(), &params)
-            .map_err(|m| at(raw.permission.span().start, m))?;
+            .map_err(|e| at(raw.permission.span().start, e.to_string()))?;
 
         let action = match (raw.steps, raw.program) {
             (Some(_), Some(program)) => {
@@ -202,8 +203,8 @@ impl Definition {
                 let mut templates = Vec::new();
                 for step in steps {
                     let step_at = step.span().start;
-                    let template =
-                        parse_step(step.get_ref(), &params).map_err(|m| at(step_at, m))?;
+                    let template = parse_step(step.get_ref(), &params)
+                        .map_err(|e| at(step_at, e.to_string()))?;
                     templates.push(template);
                 }
                 Action::Steps(templates)
@@ -211,7 +212,7 @@ impl Definition {
             (None, Some(program)) => {
                 let program_at = program.span().start;
                 let shown = program.into_inner();
-                let path = check_program(&shown, dir).map_err(|m| at(program_at, m))?;
+                let path = check_program(&shown, dir).map_err(|e| at(program_at, e.to_string()))?;
                 let mut args = Vec::new();
                 for arg in raw.args.map(Spanned::into_inner).unwrap_or_default() {
                     let arg_at = arg.span().start;
@@ -327,13 +328,66 @@ impl Definition {
     }
 }
 
+/// Why a part of a definition (its permission, a step, the program, an argument) is wrong;
+/// reported at that part's line in the file, so each says what to write instead.
+#[derive(Debug, thiserror::Error)]
+enum DefinitionError {
+    /// `why` is the one thing wrong with the permission `text`.
+    #[error(
+        "`{text}` is not a permission a command can require: {why} (e.g. `read`, `write:staging`, `converge:{{env}}`)"
+    )]
+    Permission { text: String, why: String },
+    /// `hint` suggests the nearest parameter or lists the declared ones.
+    #[error("`{{{param}}}` is not a parameter of the pattern: {hint}")]
+    Undeclared { param: String, hint: String },
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// What is wrong with the step `text`.
+    #[error("step `{text}`: {source}")]
+    Step {
+        text: String,
+        source: Box<DefinitionError>,
+    },
+    #[error("step `{0}` starts with a parameter: a step starts with a built-in command")]
+    StepStartsWithParam(String),
+    /// `hint` is `: did you mean …?` or ` (see `help`)`.
+    #[error("`{first}` is not a built-in command{hint}")]
+    NotBuiltIn { first: String, hint: String },
+    /// The lexer's or the command parser's own words, with the usage line when it has one.
+    #[error("{0}")]
+    Unparsable(String),
+    #[error("`{{{REASON}}}` must come after a standalone `--`, where it is free text")]
+    ReasonPlacement,
+    #[error("`program` is empty")]
+    ProgramEmpty,
+    #[error("program `{program}` ({}): {source}", .path.display())]
+    ProgramUnreadable {
+        program: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("program `{program}` ({}) is not a file", .path.display())]
+    NotAFile { program: String, path: PathBuf },
+    #[error("program `{program}` ({}) is not executable: `chmod +x` it", .path.display())]
+    NotExecutable { program: String, path: PathBuf },
+}
+
+impl DefinitionError {
+    /// `error` as found in the step `text`.
+    fn in_step(text: &str, error: DefinitionError) -> DefinitionError {
+        DefinitionError::Step {
+            text: text.to_string(),
+            source: Box::new(error),
+        }
+    }
+}
+
 /// `read`, `write:staging` or `converge:{env}`.
-fn parse_permission(text: &str, params: &[&str]) -> Result<PermissionTemplate, String> {
+fn parse_permission(text: &str, params: &[&str]) -> Result<PermissionTemplate, DefinitionError> {
     let verbs: Vec<&str> = Verb::ALL.iter().map(|v| v.as_str()).collect();
-    let bad = |why: String| {
-        format!(
-            "`{text}` is not a permission a command can require: {why} (e.g. `read`, `write:staging`, `converge:{{env}}`)"
-        )
+    let bad = |why: String| DefinitionError::Permission {
+        text: text.to_string(),
+        why,
     };
     let (verb_text, env_text) = match text.split_once(':') {
         Some((v, e)) => (v, Some(e)),
@@ -368,21 +422,21 @@ fn parse_permission(text: &str, params: &[&str]) -> Result<PermissionTemplate, S
 
 /// Parses a step and checks what can be checked before any value is known: its parameters, that
 /// it starts with a built-in command, that it lexes, and where `{reason}` lands.
-fn parse_step(text: &str, params: &[&str]) -> Result<Template, String> {
-    let template = parse_template(text, params).map_err(|m| format!("step `{text}`: {m}"))?;
+fn parse_step(text: &str, params: &[&str]) -> Result<Template, DefinitionError> {
+    let in_step = |e| DefinitionError::in_step(text, e);
+    let template = parse_template(text, params).map_err(in_step)?;
     let first = text.split_whitespace().next().unwrap_or_default();
     if first.contains('{') {
-        return Err(format!(
-            "step `{text}` starts with a parameter: a step starts with a built-in command"
-        ));
+        return Err(DefinitionError::StepStartsWithParam(text.to_string()));
     }
     if !COMMANDS.iter().any(|c| c.name == first) {
         let hint = nearest(first, COMMANDS.iter().map(|c| c.name))
             .map(|n| format!(": did you mean `{n}`?"))
             .unwrap_or_else(|| " (see `help`)".into());
-        return Err(format!(
-            "step `{text}`: `{first}` is not a built-in command{hint}"
-        ));
+        return Err(in_step(DefinitionError::NotBuiltIn {
+            first: first.to_string(),
+            hint,
+        }));
     }
     // Sample values are plain words like the ones users may type; the reason gets a marker so
     // that we can see where the lexer puts it.
@@ -393,11 +447,9 @@ fn parse_step(text: &str, params: &[&str]) -> Result<Template, String> {
             "x".to_string()
         }
     });
-    let line = lexer::lex(&sample).map_err(|e| format!("step `{text}`: {}", e.message))?;
+    let line = lexer::lex(&sample).map_err(|e| in_step(DefinitionError::Unparsable(e.message)))?;
     if line.words.iter().any(|w| w.text.contains(REASON_MARK)) {
-        return Err(format!(
-            "step `{text}`: `{{{REASON}}}` must come after a standalone `--`, where it is free text"
-        ));
+        return Err(in_step(DefinitionError::ReasonPlacement));
     }
     if template.is_literal() {
         crate::command::parse(text).map_err(|e| {
@@ -405,40 +457,48 @@ fn parse_step(text: &str, params: &[&str]) -> Result<Template, String> {
                 .try_instead
                 .map(|u| format!(" (usage: {u})"))
                 .unwrap_or_default();
-            format!("step `{text}`: {}{usage}", e.message)
+            in_step(DefinitionError::Unparsable(format!("{}{usage}", e.message)))
         })?;
     }
     Ok(template)
 }
 
 /// Resolves `program` against the commands folder and checks it can be run.
-fn check_program(program: &str, dir: &Path) -> Result<PathBuf, String> {
+fn check_program(program: &str, dir: &Path) -> Result<PathBuf, DefinitionError> {
     if program.trim().is_empty() {
-        return Err("`program` is empty".into());
+        return Err(DefinitionError::ProgramEmpty);
     }
     let path = dir.join(program);
-    let meta = std::fs::metadata(&path)
-        .map_err(|e| format!("program `{program}` ({}): {e}", path.display()))?;
+    let meta = match std::fs::metadata(&path) {
+        Ok(meta) => meta,
+        Err(source) => {
+            return Err(DefinitionError::ProgramUnreadable {
+                program: program.to_string(),
+                path,
+                source,
+            });
+        }
+    };
     if !meta.is_file() {
-        return Err(format!(
-            "program `{program}` ({}) is not a file",
-            path.display()
-        ));
+        return Err(DefinitionError::NotAFile {
+            program: program.to_string(),
+            path,
+        });
     }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         if meta.permissions().mode() & 0o111 == 0 {
-            return Err(format!(
-                "program `{program}` ({}) is not executable: `chmod +x` it",
-                path.display()
-            ));
+            return Err(DefinitionError::NotExecutable {
+                program: program.to_string(),
+                path,
+            });
         }
     }
     Ok(path)
 }
 
-fn undeclared(param: &str, params: &[&str]) -> String {
+fn undeclared(param: &str, params: &[&str]) -> DefinitionError {
     let hint = match nearest(param, params.iter().copied()) {
         Some(best) => format!("did you mean `{{{best}}}`?"),
         None if params.is_empty() => "the pattern declares none".to_string(),
@@ -451,13 +511,16 @@ fn undeclared(param: &str, params: &[&str]) -> String {
                 .join(", ")
         ),
     };
-    format!("`{{{param}}}` is not a parameter of the pattern: {hint}")
+    DefinitionError::Undeclared {
+        param: param.to_string(),
+        hint,
+    }
 }
 
 /// Parses a step or an argument, whose placeholders must be the pattern's parameters or
 /// `{reason}`.
-fn parse_template(text: &str, params: &[&str]) -> Result<Template, String> {
-    let template = Template::parse(text).map_err(|e| e.to_string())?;
+fn parse_template(text: &str, params: &[&str]) -> Result<Template, DefinitionError> {
+    let template = Template::parse(text)?;
     if let Some(unknown) = template
         .placeholders()
         .find(|p| *p != REASON && !params.contains(p))
@@ -483,6 +546,7 @@ mod tests {
         assert!(
             parse_template("{nope}", &["x"])
                 .unwrap_err()
+                .to_string()
                 .contains("not a parameter")
         );
         assert!(parse_template("{x", &["x"]).is_err());
@@ -500,7 +564,7 @@ mod tests {
     fn literal_steps_are_parsed_when_loaded() {
         assert!(parse_step("converge staging", &[]).is_ok());
         assert!(parse_step("converge staging --forse", &[]).is_err());
-        let e = parse_step("conver {e}", &["e"]).unwrap_err();
+        let e = parse_step("conver {e}", &["e"]).unwrap_err().to_string();
         assert!(e.contains("did you mean `converge`"), "{e}");
     }
 }

@@ -7,7 +7,7 @@ use super::pattern::{Matched, match_words};
 use super::program::Program;
 use crate::command::error::{CommandError, ParseError};
 use crate::command::{Context, Reply, lexer};
-use crate::domain::{Name, Template, refuse_option};
+use crate::domain::{LooksLikeOption, Name, Template, refuse_option};
 use crate::policy::Permission;
 
 /// A user-defined command matched against a command line: the values typed and, already
@@ -107,7 +107,7 @@ impl Definition {
             is_permission_env,
             self.uses_reason,
         )
-        .map_err(error)?;
+        .map_err(|e| error(e.to_string()))?;
         if line.reason.is_some() && !self.uses_reason {
             return Err(error(format!(
                 "`{}` takes no reason: remove the text after `--`",
@@ -148,7 +148,7 @@ impl Definition {
                     .iter()
                     .map(|a| program_arg(a, &lookup))
                     .collect::<Result<_, _>>()
-                    .map_err(error)?,
+                    .map_err(|e: ProgramArgError| error(e.to_string()))?,
                 pass_env: pass_env.clone(),
                 cwd: cwd.clone(),
                 timeout: *timeout,
@@ -166,23 +166,34 @@ impl Definition {
     }
 }
 
+/// A value that would start a program's argument with `-`; its message says what to type or
+/// write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", refusal(.0))]
+struct ProgramArgError(LooksLikeOption);
+
+fn refusal(option: &LooksLikeOption) -> String {
+    let name = &option.placeholder;
+    let fix = if name == REASON {
+        "type a reason that does not start with '-'"
+    } else {
+        "type a value that does not start with '-'"
+    };
+    refuse_option(
+        &format!("{{{name}}}"),
+        &option.value,
+        &format!(
+            "{fix}, or give the argument a literal prefix in the command's `args` (like `--{name}={{{name}}}`)"
+        ),
+    )
+}
+
 /// One argument of a program's argv. Refused when a value (the reason, which is free text)
 /// would start it with `-`: the program would read it as an option. Literal text of the
 /// template may start with `-`, and a value after a literal prefix is part of one argument.
-fn program_arg(template: &Template, value: &dyn Fn(&str) -> String) -> Result<String, String> {
-    template.render_arg(value).map_err(|option| {
-        let name = &option.placeholder;
-        let fix = if name == REASON {
-            "type a reason that does not start with '-'"
-        } else {
-            "type a value that does not start with '-'"
-        };
-        refuse_option(
-            &format!("{{{name}}}"),
-            &option.value,
-            &format!(
-                "{fix}, or give the argument a literal prefix in the command's `args` (like `--{name}={{{name}}}`)"
-            ),
-        )
-    })
+fn program_arg(
+    template: &Template,
+    value: &dyn Fn(&str) -> String,
+) -> Result<String, ProgramArgError> {
+    template.render_arg(value).map_err(ProgramArgError)
 }
