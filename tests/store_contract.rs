@@ -99,6 +99,7 @@ contract!(
     many_stores_open_and_write_at_once,
     refused_deploy_starts_consume_no_deploy_number,
     a_deploy_that_lost_its_lease_can_write_nothing_more,
+    a_burst_of_claims_and_audit_rows_is_committed_once_each,
 );
 
 // ---- fixtures -------------------------------------------------------------------------------
@@ -1122,4 +1123,60 @@ async fn a_deploy_that_lost_its_lease_can_write_nothing_more(h: &Harness) {
     assert_eq!(deploy.status, ferry::domain::DeployStatus::Interrupted);
     assert_eq!(deploy.summary, "interrupted: reaped");
     assert!(deploy.processes.is_empty());
+}
+
+/// Claims and audit rows of concurrent commands share commits: in a burst, every event is
+/// claimed exactly once (a redelivery racing the first delivery loses), every audit row gets its
+/// own id, and all of it is durable, read back by a store opened afresh.
+async fn a_burst_of_claims_and_audit_rows_is_committed_once_each(h: &Harness) {
+    let store = h.open().await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            // Every event is delivered twice at once.
+            let event = format!("ev-{}", i / 2);
+            let won = store.claim_event("slack", &event, 1_000).await.unwrap();
+            let id = store
+                .record_audit(audit_entry(
+                    1_000 + i,
+                    alice(),
+                    Some("staging"),
+                    &format!("cmd {i}"),
+                    Outcome::Ok,
+                ))
+                .await
+                .unwrap();
+            (event, won, id)
+        }));
+    }
+    let mut winners = std::collections::BTreeMap::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for task in tasks {
+        let (event, won, id) = task.await.unwrap();
+        if won {
+            *winners.entry(event).or_insert(0) += 1;
+        }
+        assert!(ids.insert(id), "audit id {id} given twice");
+    }
+    assert_eq!(winners.len(), 100);
+    assert!(winners.values().all(|&n| n == 1), "{winners:?}");
+    let reopened = h.open().await;
+    for i in 0..100 {
+        assert!(
+            !reopened
+                .claim_event("slack", &format!("ev-{i}"), 2_000)
+                .await
+                .unwrap()
+        );
+    }
+    let rows = reopened
+        .audit(&AuditFilter {
+            env: None,
+            user: None,
+            limit: 1_000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 200);
 }
