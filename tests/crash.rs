@@ -237,7 +237,16 @@ impl Running {
         }
     }
 
-    /// SIGKILL, then reap it (a zombie would still have a /proc entry and look alive).
+    /// SIGKILL without reaping it: the process stays a zombie of this test, as a ferry whose
+    /// parent never waits for it does.
+    fn kill_9_leaving_a_zombie(&mut self) {
+        // SAFETY: kill(2) only sends a signal to the child's PID.
+        unsafe {
+            libc::kill(self.child().id() as i32, libc::SIGKILL);
+        }
+    }
+
+    /// SIGKILL, then reap it.
     fn kill_9(mut self) {
         let mut child = self.0.take().unwrap();
         child.kill().unwrap();
@@ -472,6 +481,32 @@ fn a_converge_right_after_the_kill_reaps_the_dead_deploy_itself() {
     assert!(
         deploy_row(&deploys, 1).contains(&format!("/{pid}) stopped")),
         "{deploys}"
+    );
+}
+
+/// A deploy whose owner was killed but not reaped by its parent (a zombie, which still has a
+/// /proc entry) is dead at once: the next process does not wait for the lease to run out.
+#[test]
+fn a_deploy_owned_by_a_zombie_is_reaped_at_once() {
+    let fx = Fixture::new("sqlite://ferry.db");
+    fx.write("delay.staging.ms-slow", "30");
+    fx.ok("status staging");
+    let mut converge = fx.spawn("converge staging");
+    let pid = converge.pid();
+    wait_until("the deploy to run", Duration::from_secs(20), || {
+        !fx.sleepers().is_empty()
+    });
+    converge.kill_9_leaving_a_zombie();
+    wait_until("ferry to be a zombie", Duration::from_secs(5), || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+    });
+    let started = Instant::now();
+    let deploys = fx.ok("deploys staging");
+    assert_eq!(status_of(&deploys, 1), "interrupted", "{deploys}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "waited for the 30 s lease instead"
     );
 }
 
