@@ -196,3 +196,30 @@ fn the_harness_names_match() {
     assert_eq!(OnSlack::user_id("alice"), ALICE);
     assert_eq!(OnSlack::channel_ref("#deploys"), CHANNEL);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_markup_is_read_as_what_was_typed() {
+    let chat = Chat::<OnSlack>::start("markup", Setup::default()).await;
+    let stored = |key: &'static str| {
+        let key = format!("config.{key}");
+        let app = chat.app.clone();
+        async move { fixture::value(&app, "staging", "svc-00", &key).await }
+    };
+    for (key, wire, want) in [
+        ("OWNER", fake_slack::user_mention("U024BE7LH"), "U024BE7LH"),
+        ("ROOM", "<#C024BE7LR|deploys>".to_string(), "#deploys"),
+        ("SITE", "<http://x.io|x.io>".to_string(), "x.io"),
+        ("MAIL", "<mailto:a@b.c|a@b.c>".to_string(), "a@b.c"),
+        ("PING", "<!here>".to_string(), "@here"),
+    ] {
+        let ts = chat.p.fake.fresh_ts().await;
+        let typed = format!("<@UBOT> env staging.svc-00.config.{key} {wire}");
+        let message = fake_slack::FakeMessage::mention(ALICE, CHANNEL, &typed, &ts);
+        chat.p
+            .fake
+            .push_message(message.with_wire_text(&typed))
+            .await;
+        let reply = chat.reply(&Asked { id: ts }).await;
+        assert_eq!(stored(key).await.as_deref(), Some(want), "{}", reply.text);
+    }
+}

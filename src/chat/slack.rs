@@ -7,6 +7,7 @@
 
 use super::addressing::strip_address;
 use super::conversation::{Alerts, Format, Incoming, Thread, handle};
+use super::decode::slack_text;
 use super::markdown::{SLACK, escape_text};
 use super::names::{NAME_TTL, Names};
 use super::{CALL_TIMEOUT, ChatError, Transport, TransportError, timed};
@@ -172,7 +173,7 @@ async fn on_push(
     let found = match event.event {
         SlackEventCallbackBody::AppMention(mention) => {
             let text = mention.content.text.unwrap_or_default();
-            let command = strip_mention(&text, &shared.bot_user).to_string();
+            let command = slack_text(strip_mention(&text, &shared.bot_user));
             let thread = mention
                 .origin
                 .thread_ts
@@ -204,24 +205,19 @@ async fn on_push(
                 return Ok(());
             };
             let command = if is_im {
-                Some(strip_mention(&text, &shared.bot_user)).map(|t| {
-                    strip_address(
-                        t,
-                        &shared.app.config.bot.name,
-                        &shared.app.config.bot.prefixes,
-                    )
-                    .unwrap_or(t)
-                    .to_string()
-                })
+                let typed = slack_text(strip_mention(&text, &shared.bot_user));
+                let bot = &shared.app.config.bot;
+                Some(
+                    strip_address(&typed, &bot.name, &bot.prefixes)
+                        .unwrap_or(&typed)
+                        .to_string(),
+                )
             } else if text.starts_with(&format!("<@{}>", shared.bot_user)) {
                 None // the app_mention event for the same message runs it
             } else {
-                strip_address(
-                    &text,
-                    &shared.app.config.bot.name,
-                    &shared.app.config.bot.prefixes,
-                )
-                .map(str::to_string)
+                let typed = slack_text(&text);
+                let bot = &shared.app.config.bot;
+                strip_address(&typed, &bot.name, &bot.prefixes).map(str::to_string)
             };
             let thread = message
                 .origin
@@ -259,7 +255,7 @@ async fn on_command(
     _client: Arc<SlackHyperClient>,
     states: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackCommandEventResponse> {
-    let text = event.text.clone().unwrap_or_default();
+    let text = slack_text(&event.text.clone().unwrap_or_default());
     let ack = SlackCommandEventResponse::new(SlackMessageContent::new().with_text(format!(
         "Running `{}`…",
         escape_text(&text.replace('`', "'"), SLACK)

@@ -23,7 +23,9 @@ impl ChatEventStore for SqlStore {
         };
         match self.group.write(claim).await? {
             Written::Claimed(won) => Ok(won),
-            other => Err(StoreError::Corrupt(format!("a claim was answered with {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "a claim was answered with {other:?}"
+            ))),
         }
     }
 
