@@ -14,6 +14,7 @@ use super::{CALL_TIMEOUT, ChatError, Transport, TransportError, timed};
 use crate::app::App;
 use crate::config::SlackConfig;
 use crate::domain::{Actor, Origin};
+use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -473,6 +474,41 @@ impl Alerts for Shared {
     }
 }
 
+/// How many times a call Slack answered with HTTP 429 is tried again, each after the
+/// `Retry-After` Slack gave.
+const RATE_LIMIT_RETRIES: usize = 3;
+
+/// Longest `Retry-After` ferry waits for; a longer one is waited this long.
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// A Web API call that sends a message (post, edit): each attempt bounded by `limit`, and a
+/// rate-limited one (HTTP 429) tried again after its `Retry-After`, up to
+/// `RATE_LIMIT_RETRIES` times. The caller awaits it, so the next message of the thread waits
+/// too and order within a thread is kept.
+async fn sending<T, F, Fut>(what: &'static str, limit: Duration, call: F) -> Result<T, ChatError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ClientResult<T>>,
+{
+    let mut retried = 0;
+    loop {
+        match tokio::time::timeout(limit, call()).await {
+            Err(_) => return Err(ChatError::Timeout { what, limit }),
+            Ok(Ok(answer)) => return Ok(answer),
+            Ok(Err(SlackClientError::RateLimitError(e))) if retried < RATE_LIMIT_RETRIES => {
+                let wait = e
+                    .retry_after
+                    .unwrap_or(Duration::from_secs(1))
+                    .min(LONGEST_RETRY_AFTER);
+                retried += 1;
+                tracing::warn!(call = what, ?wait, retried, "slack: rate limited; retrying");
+                tokio::time::sleep(wait).await;
+            }
+            Ok(Err(e)) => return Err(ChatError::api(e)),
+        }
+    }
+}
+
 /// The thread a reply goes to.
 struct SlackThread {
     client: Arc<SlackHyperClient>,
@@ -499,11 +535,9 @@ impl Thread for SlackThread {
             )
             .opt_thread_ts(self.thread_ts.clone()),
         );
-        timed(
-            "slack chat.postMessage",
-            self.timeout,
-            session.chat_post_message(&request),
-        )
+        sending("slack chat.postMessage", self.timeout, || {
+            session.chat_post_message(&request)
+        })
         .await
         .map(|r| r.ts.to_string())
     }
@@ -549,11 +583,9 @@ impl Thread for SlackThread {
             )
             .opt_thread_ts(self.thread_ts.clone()),
         );
-        timed(
-            "slack chat.postMessage",
-            self.timeout,
-            session.chat_post_message(&request),
-        )
+        sending("slack chat.postMessage", self.timeout, || {
+            session.chat_post_message(&request)
+        })
         .await
         .map(|r| r.ts.to_string())
     }
@@ -567,11 +599,9 @@ impl Thread for SlackThread {
         )
         .with_parse("none".into())
         .with_link_names(false);
-        timed(
-            "slack chat.update",
-            self.timeout,
-            session.chat_update(&request),
-        )
+        sending("slack chat.update", self.timeout, || {
+            session.chat_update(&request)
+        })
         .await
         .map(|_| ())
     }

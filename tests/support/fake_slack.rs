@@ -846,6 +846,16 @@ impl FakeSlack {
             .push((method.into(), Failure::RateLimited(retry_after_secs)));
     }
 
+    /// The next `n` calls of `method` get HTTP 429, `Retry-After: secs`, each.
+    pub async fn rate_limit_next_n(&self, method: &str, n: usize, retry_after_secs: u64) {
+        let mut inner = self.shared.lock();
+        for _ in 0..n {
+            inner
+                .failures
+                .push((method.into(), Failure::RateLimited(retry_after_secs)));
+        }
+    }
+
     /// Every later call of `method` is accepted and never answered (the connection stays open),
     /// like a Slack endpoint that hangs. The call is recorded with the error `hung`.
     pub async fn hang(&self, method: &str) {
