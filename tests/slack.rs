@@ -19,7 +19,7 @@ use fake_slack::FakeSlack;
 use ferry::chat::slack::SlackTransport;
 use on_slack::OnSlack;
 use std::time::Duration;
-use transcript::{Asked, Chat, Platform, Setup, WAIT};
+use transcript::{Asked, CONVERGE, Chat, Platform, Setup, WAIT};
 
 const CHANNEL: &str = "C0DEPLOYS";
 const ALICE: &str = "U0ALICE";
@@ -195,4 +195,104 @@ async fn a_hung_name_lookup_holds_up_only_its_user_and_names_expire() {
 fn the_harness_names_match() {
     assert_eq!(OnSlack::user_id("alice"), ALICE);
     assert_eq!(OnSlack::channel_ref("#deploys"), CHANNEL);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_markup_is_read_as_what_was_typed() {
+    let chat = Chat::<OnSlack>::start("markup", Setup::default()).await;
+    let stored = |key: &'static str| {
+        let key = format!("config.{key}");
+        let app = chat.app.clone();
+        async move { fixture::value(&app, "staging", "svc-00", &key).await }
+    };
+    for (key, wire, want) in [
+        ("OWNER", fake_slack::user_mention("U024BE7LH"), "U024BE7LH"),
+        ("ROOM", "<#C024BE7LR|deploys>".to_string(), "#deploys"),
+        ("SITE", "<http://x.io|x.io>".to_string(), "x.io"),
+        ("MAIL", "<mailto:a@b.c|a@b.c>".to_string(), "a@b.c"),
+        ("PING", "<!here>".to_string(), "@here"),
+    ] {
+        let ts = chat.p.fake.fresh_ts().await;
+        let typed = format!("<@UBOT> env staging.svc-00.config.{key} {wire}");
+        let message = fake_slack::FakeMessage::mention(ALICE, CHANNEL, &typed, &ts);
+        chat.p
+            .fake
+            .push_message(message.with_wire_text(&typed))
+            .await;
+        let reply = chat.reply(&Asked { id: ts }).await;
+        assert_eq!(stored(key).await.as_deref(), Some(want), "{}", reply.text);
+    }
+}
+
+/// How many calls of `method` the fake answered with 429.
+async fn rate_limited(chat: &Chat<OnSlack>, method: &str) -> usize {
+    let calls = chat.p.fake.calls_to(method).await;
+    calls
+        .iter()
+        .filter(|c| c.error.as_deref() == Some("ratelimited"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_reply_edit_or_button_message_is_delayed_not_lost() {
+    let setup = Setup {
+        roles: vec![("alice", "deployer"), ("bob", "releaser")],
+        production: Some("slack:#deploys".into()),
+        ..Setup::default()
+    };
+    let chat = Chat::<OnSlack>::start("ratelimited", setup).await;
+
+    // A reply: the first attempt is refused with 429, the retry after 1 s lands.
+    chat.p
+        .fake
+        .rate_limit_next_n("chat.postMessage", 1, 1)
+        .await;
+    let started = std::time::Instant::now();
+    let asked = chat
+        .say("alice", "#deploys", "env staging.svc-00.version")
+        .await;
+    let reply = chat.reply(&asked).await;
+    assert!(
+        reply.text.contains("svc-00.version = 1.0.0"),
+        "{}",
+        reply.text
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900), "it waited");
+    assert_eq!(rate_limited(&chat, "chat.postMessage").await, 1);
+
+    // A message with buttons, twice refused.
+    chat.p
+        .fake
+        .rate_limit_next_n("chat.postMessage", 2, 1)
+        .await;
+    let asked = chat.say("bob", "#deploys", "converge production").await;
+    let request = chat.reply(&asked).await;
+    assert_eq!(request.buttons[0].value, "approve 1", "{}", request.text);
+    assert_eq!(rate_limited(&chat, "chat.postMessage").await, 3);
+
+    // Edits of the progress message: refused, retried, in order, ending with the outcome.
+    chat.p.fake.rate_limit_next_n("chat.update", 2, 1).await;
+    let asked = chat.say("alice", "#deploys", "converge staging").await;
+    let log = chat
+        .wait("the outcome", CONVERGE, |log| {
+            log.any_edit_contains("deployed (deploy #1)")
+        })
+        .await;
+    let replies = log.replies(&asked);
+    assert_eq!(
+        replies.len(),
+        1,
+        "one message, edited in place: {replies:?}"
+    );
+    let edits = log.edits_of(&replies[0].id);
+    assert!(
+        edits.last().unwrap().contains("deployed (deploy #1)"),
+        "the outcome is the last edit: {edits:?}"
+    );
+    assert!(rate_limited(&chat, "chat.update").await >= 1);
+    // Within each thread, messages are in the order they were posted.
+    let ts: Vec<String> = log.replies(&asked).iter().map(|s| s.id.clone()).collect();
+    let mut sorted = ts.clone();
+    sorted.sort();
+    assert_eq!(ts, sorted);
 }

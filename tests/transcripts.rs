@@ -34,6 +34,7 @@ transcripts!(
     the_slash_command_answers_and_a_failed_deploy_alerts,
     a_hung_progress_edit_does_not_stall_the_converge_and_the_outcome_is_posted,
     what_users_typed_is_escaped_in_every_reply,
+    what_people_typed_is_stored_exactly,
     long_output_is_split_under_the_limit_and_nothing_is_cut,
     a_huge_reply_is_cut_to_five_messages_and_says_how_to_narrow_it,
     a_protected_converge_waits_for_a_button_click_in_the_bound_channel,
@@ -219,6 +220,46 @@ async fn a_hung_progress_edit_does_not_stall_the_converge_and_the_outcome_is_pos
     );
     // The command returned: its audit entry is written.
     assert_eq!(chat.audit_of("alice", 1).await[0].text, "converge staging");
+}
+
+async fn what_people_typed_is_stored_exactly<P: Platform>() {
+    let chat = Chat::<P>::start("typed", Setup::default()).await;
+    let chat = &chat;
+    let stored = |key: &'static str| async move {
+        let key = format!("config.{key}");
+        chat.value("staging", "ms-users", &key).await
+    };
+    // The first creates the service.
+    for (key, typed, want) in [
+        (
+            "URL",
+            "https://x.io/a?b=1&c=2 --new",
+            "https://x.io/a?b=1&c=2",
+        ),
+        ("GREETING", "“hello world”", "hello world"),
+        ("EXPR", "a<b>&c", "a<b>&c"),
+    ] {
+        let asked = chat
+            .say(
+                "alice",
+                "#deploys",
+                &format!("env staging.ms-users.config.{key} {typed}"),
+            )
+            .await;
+        let reply = chat.reply(&asked).await;
+        assert_eq!(stored(key).await.as_deref(), Some(want), "{}", reply.text);
+        assert!(
+            !reply.text.contains("a<b>&c"),
+            "echoed unescaped: {}",
+            reply.text
+        );
+    }
+    let asked = chat
+        .say("alice", "#deploys", "env staging.ms-users.config.URL")
+        .await;
+    let shown = chat.reply(&asked).await.text;
+    assert!(shown.contains("https://x.io/a?b=1"), "{shown}");
+    assert!(!shown.contains("<https://"), "{shown}");
 }
 
 async fn what_users_typed_is_escaped_in_every_reply<P: Platform>() {

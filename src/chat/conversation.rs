@@ -9,6 +9,7 @@ use super::markdown::{Dialect, MAX_PIECES, code_block, render, split_capped};
 use crate::app::App;
 use crate::command::{Button, Reply};
 use crate::domain::{Actor, Origin};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Least time between two edits of the progress message: Slack's chat.update and Discord's
@@ -115,7 +116,7 @@ pub async fn handle(
     while let Ok(event) = events.try_recv() {
         progress.lines.push(event.line());
     }
-    deliver(thread, format, &reply, progress, &incoming.text).await;
+    deliver(thread, format, &reply, progress, incoming).await;
     if let Some(alerts) = alerts {
         announce(app, incoming, &reply, alerts).await;
     }
@@ -270,8 +271,9 @@ async fn deliver(
     format: Format,
     reply: &Reply,
     progress: Progress,
-    command: &str,
+    incoming: &Incoming,
 ) {
+    let command = incoming.text.as_str();
     let pieces = split_capped(
         &render(reply, format.dialect),
         format.limit,
@@ -286,7 +288,9 @@ async fn deliver(
         && let Err(e) = thread.edit(id, first).await
     {
         tracing::warn!(error = %e, "could not replace progress with the outcome; posting it");
-        let _ = thread.post(first).await;
+        if let Err(e) = thread.post(first).await {
+            dropped(incoming, &e);
+        }
     }
     let buttons = reply.all_buttons();
     let mut pieces = pieces.peekable();
@@ -298,9 +302,29 @@ async fn deliver(
             thread.post(piece).await
         };
         if let Err(e) = posted {
-            tracing::error!(error = %e, "could not post a reply");
+            dropped(incoming, &e);
         }
     }
+}
+
+/// Reply messages given up on (after the platform's retries), since start.
+static REPLIES_DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// How many reply messages were given up on since start.
+pub fn replies_dropped() -> u64 {
+    REPLIES_DROPPED.load(Ordering::Relaxed)
+}
+
+/// Counts and logs a reply message that could not be delivered.
+fn dropped(incoming: &Incoming, error: &ChatError) {
+    let total = REPLIES_DROPPED.fetch_add(1, Ordering::Relaxed) + 1;
+    tracing::error!(
+        event = %incoming.event_id,
+        platform = %incoming.origin.platform,
+        error = %error,
+        total,
+        "could not post a reply; it is dropped"
+    );
 }
 
 /// The last line of a reply that was cut: how much is missing and what to type instead.

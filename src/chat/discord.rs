@@ -8,6 +8,7 @@
 
 use super::addressing::strip_address;
 use super::conversation::{Alerts, Format, Incoming, Thread, handle};
+use super::decode::discord_text;
 use super::markdown::{DISCORD, MAX_PIECES};
 use super::names::{NAME_TTL, Names};
 use super::{CALL_TIMEOUT, ChatError, Transport, TransportError};
@@ -158,15 +159,21 @@ impl Handler {
         let text = msg.content.trim();
         for mention in [format!("<@{}>", self.bot), format!("<@!{}>", self.bot)] {
             if let Some(rest) = text.strip_prefix(&mention) {
-                return Some(rest.trim().to_string());
+                return Some(self.typed(rest.trim()));
             }
         }
+        let text = self.typed(text);
         let config = &self.app.config.bot;
-        match strip_address(text, &config.name, &config.prefixes) {
+        match strip_address(&text, &config.name, &config.prefixes) {
             Some(command) => Some(command.to_string()),
-            None if msg.guild_id.is_none() => Some(text.to_string()),
+            None if msg.guild_id.is_none() => Some(text),
             None => None,
         }
+    }
+
+    /// `text` as typed: mentions decoded, channels named from the cache (never looked up here).
+    fn typed(&self, text: &str) -> String {
+        discord_text(text, |id| self.channels.cached(id))
     }
 
     async fn channel_name(&self, ctx: &Context, channel: ChannelId) -> String {
@@ -339,8 +346,8 @@ impl EventHandler for Handler {
             .iter()
             .find(|o| o.name == "command")
             .and_then(|o| o.value.as_str())
-            .unwrap_or_default()
-            .to_string();
+            .map(|t| self.typed(t.trim()))
+            .unwrap_or_default();
         // Discord wants an answer within 3 s; a deploy takes longer, so defer and edit.
         if let Err(e) = command.defer(&ctx.http).await {
             tracing::warn!(error = %e, "discord: could not acknowledge the interaction");

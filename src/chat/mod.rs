@@ -4,6 +4,7 @@
 
 pub mod addressing;
 pub mod conversation;
+pub mod decode;
 #[cfg(feature = "discord")]
 pub mod discord;
 pub mod markdown;

@@ -31,6 +31,21 @@ impl Names {
         }
     }
 
+    /// The name of `key` if a fresh one is cached; never looks it up, never waits.
+    pub fn cached(&self, key: &str) -> Option<String> {
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()?;
+        let entry = slot.try_lock().ok()?;
+        entry
+            .as_ref()
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(name, _)| name.clone())
+    }
+
     /// The name of `key`: cached if fresh, else from `lookup` (bounded by the timeout; callers
     /// asking for the same key meanwhile wait for that one lookup). `None` when the lookup
     /// failed or timed out; the failure is not remembered.

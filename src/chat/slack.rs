@@ -7,12 +7,14 @@
 
 use super::addressing::strip_address;
 use super::conversation::{Alerts, Format, Incoming, Thread, handle};
+use super::decode::slack_text;
 use super::markdown::{SLACK, escape_text};
 use super::names::{NAME_TTL, Names};
 use super::{CALL_TIMEOUT, ChatError, Transport, TransportError, timed};
 use crate::app::App;
 use crate::config::SlackConfig;
 use crate::domain::{Actor, Origin};
+use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -172,7 +174,7 @@ async fn on_push(
     let found = match event.event {
         SlackEventCallbackBody::AppMention(mention) => {
             let text = mention.content.text.unwrap_or_default();
-            let command = strip_mention(&text, &shared.bot_user).to_string();
+            let command = slack_text(strip_mention(&text, &shared.bot_user));
             let thread = mention
                 .origin
                 .thread_ts
@@ -204,24 +206,19 @@ async fn on_push(
                 return Ok(());
             };
             let command = if is_im {
-                Some(strip_mention(&text, &shared.bot_user)).map(|t| {
-                    strip_address(
-                        t,
-                        &shared.app.config.bot.name,
-                        &shared.app.config.bot.prefixes,
-                    )
-                    .unwrap_or(t)
-                    .to_string()
-                })
+                let typed = slack_text(strip_mention(&text, &shared.bot_user));
+                let bot = &shared.app.config.bot;
+                Some(
+                    strip_address(&typed, &bot.name, &bot.prefixes)
+                        .unwrap_or(&typed)
+                        .to_string(),
+                )
             } else if text.starts_with(&format!("<@{}>", shared.bot_user)) {
                 None // the app_mention event for the same message runs it
             } else {
-                strip_address(
-                    &text,
-                    &shared.app.config.bot.name,
-                    &shared.app.config.bot.prefixes,
-                )
-                .map(str::to_string)
+                let typed = slack_text(&text);
+                let bot = &shared.app.config.bot;
+                strip_address(&typed, &bot.name, &bot.prefixes).map(str::to_string)
             };
             let thread = message
                 .origin
@@ -259,7 +256,7 @@ async fn on_command(
     _client: Arc<SlackHyperClient>,
     states: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackCommandEventResponse> {
-    let text = event.text.clone().unwrap_or_default();
+    let text = slack_text(&event.text.clone().unwrap_or_default());
     let ack = SlackCommandEventResponse::new(SlackMessageContent::new().with_text(format!(
         "Running `{}`…",
         escape_text(&text.replace('`', "'"), SLACK)
@@ -477,6 +474,41 @@ impl Alerts for Shared {
     }
 }
 
+/// How many times a call Slack answered with HTTP 429 is tried again, each after the
+/// `Retry-After` Slack gave.
+const RATE_LIMIT_RETRIES: usize = 3;
+
+/// Longest `Retry-After` ferry waits for; a longer one is waited this long.
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// A Web API call that sends a message (post, edit): each attempt bounded by `limit`, and a
+/// rate-limited one (HTTP 429) tried again after its `Retry-After`, up to
+/// `RATE_LIMIT_RETRIES` times. The caller awaits it, so the next message of the thread waits
+/// too and order within a thread is kept.
+async fn sending<T, F, Fut>(what: &'static str, limit: Duration, call: F) -> Result<T, ChatError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ClientResult<T>>,
+{
+    let mut retried = 0;
+    loop {
+        match tokio::time::timeout(limit, call()).await {
+            Err(_) => return Err(ChatError::Timeout { what, limit }),
+            Ok(Ok(answer)) => return Ok(answer),
+            Ok(Err(SlackClientError::RateLimitError(e))) if retried < RATE_LIMIT_RETRIES => {
+                let wait = e
+                    .retry_after
+                    .unwrap_or(Duration::from_secs(1))
+                    .min(LONGEST_RETRY_AFTER);
+                retried += 1;
+                tracing::warn!(call = what, ?wait, retried, "slack: rate limited; retrying");
+                tokio::time::sleep(wait).await;
+            }
+            Ok(Err(e)) => return Err(ChatError::api(e)),
+        }
+    }
+}
+
 /// The thread a reply goes to.
 struct SlackThread {
     client: Arc<SlackHyperClient>,
@@ -503,11 +535,9 @@ impl Thread for SlackThread {
             )
             .opt_thread_ts(self.thread_ts.clone()),
         );
-        timed(
-            "slack chat.postMessage",
-            self.timeout,
-            session.chat_post_message(&request),
-        )
+        sending("slack chat.postMessage", self.timeout, || {
+            session.chat_post_message(&request)
+        })
         .await
         .map(|r| r.ts.to_string())
     }
@@ -553,11 +583,9 @@ impl Thread for SlackThread {
             )
             .opt_thread_ts(self.thread_ts.clone()),
         );
-        timed(
-            "slack chat.postMessage",
-            self.timeout,
-            session.chat_post_message(&request),
-        )
+        sending("slack chat.postMessage", self.timeout, || {
+            session.chat_post_message(&request)
+        })
         .await
         .map(|r| r.ts.to_string())
     }
@@ -571,11 +599,9 @@ impl Thread for SlackThread {
         )
         .with_parse("none".into())
         .with_link_names(false);
-        timed(
-            "slack chat.update",
-            self.timeout,
-            session.chat_update(&request),
-        )
+        sending("slack chat.update", self.timeout, || {
+            session.chat_update(&request)
+        })
         .await
         .map(|_| ())
     }

@@ -89,3 +89,12 @@ pub fn add_protected_production(dir: &Path, channel: &str) {
     )
     .unwrap();
 }
+
+/// The value of `service.key` in the head revision of `env`, as stored.
+pub async fn value(app: &ferry::app::App, env: &str, service: &str, key: &str) -> Option<String> {
+    let env = ferry::domain::Name::parse(env).unwrap();
+    let revision = app.store.head(&env).await.unwrap()?;
+    let service = ferry::domain::Name::parse(service).unwrap();
+    let key = ferry::domain::KeyPath::parse(key).unwrap();
+    revision.document.get(&service, &key).map(str::to_string)
+}

@@ -306,6 +306,11 @@ impl<P: Platform> Chat<P> {
         crate::fixture::head(&self.app, env).await
     }
 
+    /// The stored value of `service.key` in the head of `env`.
+    pub async fn value(&self, env: &str, service: &str, key: &str) -> Option<String> {
+        crate::fixture::value(&self.app, env, service, key).await
+    }
+
     /// The newest audit entries of `person`.
     pub async fn audit_of(&self, person: &str, limit: u32) -> Vec<ferry::domain::NewAuditEntry> {
         let filter = ferry::domain::AuditFilter {

@@ -328,9 +328,12 @@ pub struct FakeMessage {
     pub kind: MessageKind,
     pub user: String,
     pub channel: String,
+    /// What the person typed; pushed encoded as Slack encodes it ([`slack_encode`]).
     pub text: String,
     pub ts: String,
     pub thread_ts: Option<String>,
+    /// When set, the event's `text` exactly (e.g. with a [`user_mention`] in the middle).
+    pub wire: Option<String>,
 }
 
 impl FakeMessage {
@@ -352,6 +355,19 @@ impl FakeMessage {
         self
     }
 
+    /// Sends `wire` as the event's `text` as it is, without encoding it.
+    pub fn with_wire_text(mut self, wire: &str) -> FakeMessage {
+        self.wire = Some(wire.into());
+        self
+    }
+
+    /// The event's `text`: the wire text if set, else what was typed, encoded.
+    pub fn wire_text(&self) -> String {
+        self.wire
+            .clone()
+            .unwrap_or_else(|| slack_encode(&self.text))
+    }
+
     fn new(kind: MessageKind, user: &str, channel: &str, text: &str, ts: &str) -> FakeMessage {
         FakeMessage {
             kind,
@@ -360,8 +376,67 @@ impl FakeMessage {
             text: text.into(),
             ts: ts.into(),
             thread_ts: None,
+            wire: None,
         }
     }
+}
+
+/// A mention of `user` as Slack sends it when someone picks a person: `<@U024BE7LH>`.
+pub fn user_mention(user: &str) -> String {
+    format!("<@{user}>")
+}
+
+/// `&`, `<` and `>` as Slack sends them in message text: `&amp;`, `&lt;`, `&gt;`.
+pub fn slack_entities(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// What a person typed as Slack sends it: mentions picked from the list at the very start
+/// (`<@UBOT> …`, as the bot is addressed) are kept; URLs (`http://`, `https://`) are
+/// auto-linked as `<url>` with their `&` encoded; every other `&`, `<`, `>` is an entity.
+pub fn slack_encode(typed: &str) -> String {
+    let mut out = String::new();
+    let mut rest = typed;
+    // Leading mentions, `<@U…>` or `<@W…>`, each followed by whitespace or the end.
+    while let Some(inner) = rest.strip_prefix("<@") {
+        let Some(end) = inner.find('>') else { break };
+        let id = &inner[..end];
+        let is_id = id.starts_with(['U', 'W'])
+            && id.len() > 1
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        let after = &inner[end + 1..];
+        if !is_id || !(after.is_empty() || after.starts_with(char::is_whitespace)) {
+            break;
+        }
+        out.push_str(&user_mention(id));
+        let spaces = after.len() - after.trim_start().len();
+        out.push_str(&after[..spaces]);
+        rest = &after[spaces..];
+    }
+    while !rest.is_empty() {
+        let link = ["https://", "http://"]
+            .iter()
+            .filter_map(|scheme| rest.find(scheme))
+            .min();
+        let Some(at) = link else {
+            out.push_str(&slack_entities(rest));
+            break;
+        };
+        out.push_str(&slack_entities(&rest[..at]));
+        let url_len = rest[at..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '|'))
+            .unwrap_or(rest.len() - at);
+        let url = &rest[at..at + url_len];
+        out.push('<');
+        out.push_str(&slack_entities(url));
+        out.push('>');
+        rest = &rest[at + url_len..];
+    }
+    out
 }
 
 /// What a push returns, to find its ack or deliver it again.
@@ -771,6 +846,16 @@ impl FakeSlack {
             .push((method.into(), Failure::RateLimited(retry_after_secs)));
     }
 
+    /// The next `n` calls of `method` get HTTP 429, `Retry-After: secs`, each.
+    pub async fn rate_limit_next_n(&self, method: &str, n: usize, retry_after_secs: u64) {
+        let mut inner = self.shared.lock();
+        for _ in 0..n {
+            inner
+                .failures
+                .push((method.into(), Failure::RateLimited(retry_after_secs)));
+        }
+    }
+
     /// Every later call of `method` is accepted and never answered (the connection stays open),
     /// like a Slack endpoint that hangs. The call is recorded with the error `hung`.
     pub async fn hang(&self, method: &str) {
@@ -1021,7 +1106,7 @@ impl FakeSlack {
             let mut event = json!({
                 "type": if m.kind == MessageKind::Mention { "app_mention" } else { "message" },
                 "user": m.user,
-                "text": m.text,
+                "text": m.wire_text(),
                 "ts": m.ts,
                 "client_msg_id": format!("c1a2b3c4-fake-4000-8000-{n:012}"),
                 "team": TEAM_ID,
@@ -1095,7 +1180,7 @@ impl FakeSlack {
                 "user_id": user,
                 "user_name": user_name,
                 "command": command,
-                "text": text,
+                "text": slack_entities(text),
                 "api_app_id": APP_ID,
                 "is_enterprise_install": "false",
                 "response_url": format!("{}/commands/resp-{n}", self.shared.base),
