@@ -28,7 +28,8 @@ async fn ready(State(app): State<Arc<App>>) -> (StatusCode, String) {
     }
 }
 
-/// Per environment: head revision, whether a deploy runs, and the last deploy's outcome.
+/// Per environment: head revision, whether a deploy runs, and the last deploy's outcome; the
+/// chat counters.
 async fn metrics(State(app): State<Arc<App>>) -> (StatusCode, String) {
     let mut out = String::from(
         "# HELP ferry_revision Head revision of an environment's desired state.\n# TYPE ferry_revision gauge\n",
@@ -54,9 +55,47 @@ async fn metrics(State(app): State<Arc<App>>) -> (StatusCode, String) {
         ));
     }
     out.push_str(&deploying);
+    out.push_str(&chat_counters());
     out.push_str(&format!(
         "# TYPE ferry_build_info gauge\nferry_build_info{{version=\"{}\"}} 1\n",
         env!("CARGO_PKG_VERSION")
     ));
     (StatusCode::OK, out)
+}
+
+/// Chat replies given up on, and chat calls retried after a rate limit, since start.
+fn chat_counters() -> String {
+    use crate::chat::conversation::{replies_dropped, replies_retried};
+    format!(
+        "# HELP ferry_chat_replies_dropped_total Chat reply messages given up on after the platform's retries.\n\
+         # TYPE ferry_chat_replies_dropped_total counter\n\
+         ferry_chat_replies_dropped_total {}\n\
+         # HELP ferry_chat_replies_retried_total Chat calls tried again after the platform rate-limited them.\n\
+         # TYPE ferry_chat_replies_retried_total counter\n\
+         ferry_chat_replies_retried_total {}\n",
+        replies_dropped(),
+        replies_retried()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chat_counters;
+
+    #[test]
+    fn metrics_count_dropped_and_retried_chat_replies() {
+        let text = chat_counters();
+        for name in [
+            "ferry_chat_replies_dropped_total",
+            "ferry_chat_replies_retried_total",
+        ] {
+            assert!(text.contains(&format!("# TYPE {name} counter\n")), "{text}");
+            assert!(text.contains(&format!("# HELP {name} ")), "{text}");
+            let value = text
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("no {name} sample in {text}"));
+            value.parse::<u64>().expect("a count");
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! the ways of addressing the bot (a mention, its name) and messages it ignores; `/ferry` is
 //! deferred first, then answered; no edit or interaction answer mentions anyone; a channel
 //! binding means one server's channel; a hung REST call times out and the rest of the reply
-//! follows. The scenarios both platforms share are in `tests/transcripts.rs`.
+//! follows; a reply or edit refused with 429 is delivered after a wait, in order. The scenarios both platforms share are in `tests/transcripts.rs`.
 
 #![cfg(feature = "discord")]
 
@@ -190,4 +190,58 @@ async fn a_hung_rest_call_times_out_and_the_rest_of_the_reply_follows() {
         "{}",
         chat.p.fake.dump()
     );
+}
+
+/// How many requests the fake refused with 429 Too Many Requests, by method.
+fn rate_limited(chat: &Chat<OnDiscord>, method: &str) -> usize {
+    chat.p
+        .fake
+        .requests()
+        .iter()
+        .filter(|q| q.method == method && q.status == 429)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_reply_or_edit_is_delayed_not_lost_and_stays_in_order() {
+    let chat = Chat::<OnDiscord>::start("ratelimited", Setup::default()).await;
+
+    // A reply: the first attempt is refused with 429, the retry a second later lands.
+    chat.p.fake.rate_limit_next_posts(1);
+    let started = std::time::Instant::now();
+    let asked = chat
+        .say("alice", "#deploys", "env staging.svc-00.version")
+        .await;
+    let reply = chat.reply(&asked).await;
+    assert!(
+        reply.text.contains("svc-00.version = 1.0.0"),
+        "{}",
+        reply.text
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900), "it waited");
+    assert_eq!(rate_limited(&chat, "POST"), 1, "{}", chat.p.fake.dump());
+
+    // A converge: edits of its progress message are refused and retried; the outcome is
+    // still the last edit of the one message.
+    chat.p.fake.rate_limit_next_edits(2);
+    let started = std::time::Instant::now();
+    let asked = chat.say("alice", "#deploys", "converge staging").await;
+    let log = chat
+        .wait("the outcome", CONVERGE, |log| {
+            log.any_edit_contains("deployed (deploy #1)")
+        })
+        .await;
+    let replies = log.replies(&asked);
+    assert_eq!(
+        replies.len(),
+        1,
+        "one message, edited in place: {replies:?}"
+    );
+    let edits = log.edits_of(&replies[0].id);
+    assert!(
+        edits.last().unwrap().contains("deployed (deploy #1)"),
+        "the outcome is the last edit: {edits:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900), "it waited");
+    assert_eq!(rate_limited(&chat, "PATCH"), 2, "{}", chat.p.fake.dump());
 }

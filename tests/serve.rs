@@ -110,6 +110,16 @@ fn the_http_listener_answers_and_sigterm_stops_it() {
         metrics.contains("ferry_revision{env=\"staging\"} 0"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains(
+            "# TYPE ferry_chat_replies_dropped_total counter\nferry_chat_replies_dropped_total 0\n"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ferry_chat_replies_retried_total 0\n"),
+        "{metrics}"
+    );
     // SAFETY: sends SIGTERM to the child we spawned.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();

@@ -315,6 +315,19 @@ pub fn replies_dropped() -> u64 {
     REPLIES_DROPPED.load(Ordering::Relaxed)
 }
 
+/// Chat API calls tried again after the platform rate-limited them, since start.
+static REPLIES_RETRIED: AtomicU64 = AtomicU64::new(0);
+
+/// How many chat API calls were tried again after a rate limit since start.
+pub fn replies_retried() -> u64 {
+    REPLIES_RETRIED.load(Ordering::Relaxed)
+}
+
+/// Counts one retry of a rate-limited chat API call.
+pub(crate) fn count_retry() {
+    REPLIES_RETRIED.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Counts and logs a reply message that could not be delivered.
 fn dropped(incoming: &Incoming, error: &ChatError) {
     let total = REPLIES_DROPPED.fetch_add(1, Ordering::Relaxed) + 1;

@@ -3,7 +3,8 @@
 //! `/ferry` application command registered at start-up. Replies are Discord replies (or the
 //! interaction's response); a converge's progress edits one message; the 2000-character limit
 //! is met by splitting. No message ferry sends mentions anyone (`allowed_mentions` parses
-//! nothing) and every REST call has a timeout. Identities are `discord:<user id>`; channels are
+//! nothing) and every REST call has a timeout. A reply Discord refuses with 429 Too Many Requests
+//! is tried again after a wait, in order. Identities are `discord:<user id>`; channels are
 //! bound by id or `<server id>/#<name>`, since names repeat across servers.
 
 use super::addressing::strip_address;
@@ -22,6 +23,7 @@ use serenity::all::{
     EditMessage, EventHandler, GatewayIntents, GuildId, Http, HttpBuilder, Interaction, Message,
     MessageId, Ready,
 };
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -110,6 +112,7 @@ impl Transport for DiscordTransport {
             app,
             bot: me.id.get(),
             channels: Names::new(self.name_ttl, self.call_timeout),
+            timeout: self.call_timeout,
         };
         let intents = GatewayIntents::GUILD_MESSAGES
             | GatewayIntents::DIRECT_MESSAGES
@@ -142,12 +145,17 @@ struct Handler {
     bot: u64,
     /// `#name` per channel id, for channel bindings and the audit trail.
     channels: Names,
+    /// How long one REST call may take.
+    timeout: Duration,
 }
 
 impl Handler {
     /// Runs `incoming`, replying through `thread`; failures also go to the alert channel.
     async fn reply(&self, http: Arc<Http>, incoming: &Incoming, thread: &dyn Thread) {
-        let alerts = ChannelAlerts { http };
+        let alerts = ChannelAlerts {
+            http,
+            timeout: self.timeout,
+        };
         handle(&self.app, incoming, thread, format(), Some(&alerts)).await;
     }
 
@@ -261,6 +269,7 @@ impl Handler {
             http: ctx.http.clone(),
             channel: click.channel_id,
             reply_to: click.message.id,
+            timeout: self.timeout,
         };
         self.reply(ctx.http.clone(), &incoming, &thread).await;
     }
@@ -327,6 +336,7 @@ impl EventHandler for Handler {
             http: ctx.http.clone(),
             channel: msg.channel_id,
             reply_to: msg.id,
+            timeout: self.timeout,
         };
         self.reply(ctx.http.clone(), &incoming, &thread).await;
     }
@@ -366,6 +376,7 @@ impl EventHandler for Handler {
             http: ctx.http.clone(),
             command,
             original_used: AtomicBool::new(false),
+            timeout: self.timeout,
         };
         self.reply(ctx.http.clone(), &incoming, &thread).await;
     }
@@ -374,6 +385,7 @@ impl EventHandler for Handler {
 /// Alerts to a channel given by id (`alert_channel = "discord:123456789"`).
 struct ChannelAlerts {
     http: Arc<Http>,
+    timeout: Duration,
 }
 
 #[async_trait::async_trait]
@@ -399,12 +411,61 @@ impl Alerts for ChannelAlerts {
             let message = CreateMessage::new()
                 .content(piece)
                 .allowed_mentions(no_mentions());
-            ChannelId::new(id)
-                .send_message(&self.http, message)
-                .await
-                .map_err(ChatError::api)?;
+            sending("discord send message", self.timeout, || {
+                ChannelId::new(id).send_message(&self.http, message.clone())
+            })
+            .await?;
         }
         Ok(())
+    }
+}
+
+/// How many times a call Discord refuses with 429 Too Many Requests is tried again.
+const RATE_LIMIT_RETRIES: u32 = 3;
+
+/// The wait before the first retry of a rate-limited call; it doubles for each further one.
+/// serenity 0.12.5 keeps neither Discord's `Retry-After` header nor the body's `retry_after` in
+/// its error (the 429 body has no `code`, so serenity does not decode it), so ferry cannot wait
+/// exactly as long as asked. With its rate limiter on (production) serenity itself waits out
+/// a 429 first; this covers what still comes through, and the proxied client of the tests.
+const RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
+
+/// Whether Discord answered 429 Too Many Requests.
+fn rate_limited(error: &serenity::Error) -> bool {
+    matches!(
+        error,
+        serenity::Error::Http(e) if e.status_code().is_some_and(|s| s.as_u16() == 429)
+    )
+}
+
+/// `call`, each attempt bounded by `limit`, tried again while Discord answers 429, at most
+/// `RATE_LIMIT_RETRIES` times. The caller awaits it, so the next message of the conversation
+/// waits until this one is delivered or given up.
+async fn sending<T, F, Fut>(what: &'static str, limit: Duration, call: F) -> Result<T, ChatError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = serenity::Result<T>>,
+{
+    let mut retried = 0;
+    let mut wait = RATE_LIMIT_WAIT;
+    loop {
+        match tokio::time::timeout(limit, call()).await {
+            Err(_) => return Err(ChatError::Timeout { what, limit }),
+            Ok(Ok(answer)) => return Ok(answer),
+            Ok(Err(e)) if rate_limited(&e) && retried < RATE_LIMIT_RETRIES => {
+                retried += 1;
+                super::conversation::count_retry();
+                tracing::warn!(
+                    call = what,
+                    ?wait,
+                    retried,
+                    "discord: rate limited; retrying"
+                );
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Ok(Err(e)) => return Err(ChatError::api(e)),
+        }
     }
 }
 
@@ -413,6 +474,7 @@ struct Replies {
     http: Arc<Http>,
     channel: ChannelId,
     reply_to: MessageId,
+    timeout: Duration,
 }
 
 #[async_trait::async_trait]
@@ -427,11 +489,11 @@ impl Thread for Replies {
             .allowed_mentions(no_mentions())
             .reference_message((self.channel, self.reply_to))
             .components(components(buttons));
-        self.channel
-            .send_message(&self.http, message)
-            .await
-            .map(|m| m.id.get().to_string())
-            .map_err(ChatError::api)
+        sending("discord send message", self.timeout, || {
+            self.channel.send_message(&self.http, message.clone())
+        })
+        .await
+        .map(|m| m.id.get().to_string())
     }
 
     async fn post(&self, text: &str) -> Result<String, ChatError> {
@@ -439,28 +501,26 @@ impl Thread for Replies {
             .content(text)
             .allowed_mentions(no_mentions())
             .reference_message((self.channel, self.reply_to));
-        self.channel
-            .send_message(&self.http, message)
-            .await
-            .map(|m| m.id.get().to_string())
-            .map_err(ChatError::api)
+        sending("discord send message", self.timeout, || {
+            self.channel.send_message(&self.http, message.clone())
+        })
+        .await
+        .map(|m| m.id.get().to_string())
     }
 
     async fn edit(&self, id: &str, text: &str) -> Result<(), ChatError> {
         let id: u64 = id
             .parse()
             .map_err(|_| ChatError::BadMessageId(id.to_string()))?;
-        self.channel
-            .edit_message(
-                &self.http,
-                MessageId::new(id),
-                EditMessage::new()
-                    .content(text)
-                    .allowed_mentions(no_mentions()),
-            )
-            .await
-            .map(|_| ())
-            .map_err(ChatError::api)
+        let edit = EditMessage::new()
+            .content(text)
+            .allowed_mentions(no_mentions());
+        sending("discord edit message", self.timeout, || {
+            self.channel
+                .edit_message(&self.http, MessageId::new(id), edit.clone())
+        })
+        .await
+        .map(|_| ())
     }
 }
 
@@ -469,9 +529,33 @@ struct InteractionReplies {
     http: Arc<Http>,
     command: CommandInteraction,
     original_used: AtomicBool,
+    timeout: Duration,
 }
 
 const ORIGINAL: &str = "@original";
+
+impl InteractionReplies {
+    /// Replaces the deferred original response.
+    async fn edit_original(&self, response: EditInteractionResponse) -> Result<(), ChatError> {
+        sending("discord edit interaction response", self.timeout, || {
+            self.command.edit_response(&self.http, response.clone())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// A follow-up message; its id.
+    async fn followup(
+        &self,
+        followup: CreateInteractionResponseFollowup,
+    ) -> Result<String, ChatError> {
+        sending("discord interaction follow-up", self.timeout, || {
+            self.command.create_followup(&self.http, followup.clone())
+        })
+        .await
+        .map(|m| m.id.get().to_string())
+    }
+}
 
 #[async_trait::async_trait]
 impl Thread for InteractionReplies {
@@ -481,83 +565,63 @@ impl Thread for InteractionReplies {
         buttons: &[crate::command::Button],
     ) -> Result<String, ChatError> {
         if !self.original_used.swap(true, Ordering::SeqCst) {
-            self.command
-                .edit_response(
-                    &self.http,
-                    EditInteractionResponse::new()
-                        .content(text)
-                        .allowed_mentions(no_mentions())
-                        .components(components(buttons)),
-                )
-                .await
-                .map_err(ChatError::api)?;
-            return Ok(ORIGINAL.to_string());
-        }
-        self.command
-            .create_followup(
-                &self.http,
-                CreateInteractionResponseFollowup::new()
+            self.edit_original(
+                EditInteractionResponse::new()
                     .content(text)
                     .allowed_mentions(no_mentions())
                     .components(components(buttons)),
             )
-            .await
-            .map(|m| m.id.get().to_string())
-            .map_err(ChatError::api)
+            .await?;
+            return Ok(ORIGINAL.to_string());
+        }
+        self.followup(
+            CreateInteractionResponseFollowup::new()
+                .content(text)
+                .allowed_mentions(no_mentions())
+                .components(components(buttons)),
+        )
+        .await
     }
 
     async fn post(&self, text: &str) -> Result<String, ChatError> {
         if !self.original_used.swap(true, Ordering::SeqCst) {
-            self.command
-                .edit_response(
-                    &self.http,
-                    EditInteractionResponse::new()
-                        .content(text)
-                        .allowed_mentions(no_mentions()),
-                )
-                .await
-                .map_err(ChatError::api)?;
-            return Ok(ORIGINAL.to_string());
-        }
-        self.command
-            .create_followup(
-                &self.http,
-                CreateInteractionResponseFollowup::new()
+            self.edit_original(
+                EditInteractionResponse::new()
                     .content(text)
                     .allowed_mentions(no_mentions()),
             )
-            .await
-            .map(|m| m.id.get().to_string())
-            .map_err(ChatError::api)
+            .await?;
+            return Ok(ORIGINAL.to_string());
+        }
+        self.followup(
+            CreateInteractionResponseFollowup::new()
+                .content(text)
+                .allowed_mentions(no_mentions()),
+        )
+        .await
     }
 
     async fn edit(&self, id: &str, text: &str) -> Result<(), ChatError> {
         if id == ORIGINAL {
             return self
-                .command
-                .edit_response(
-                    &self.http,
+                .edit_original(
                     EditInteractionResponse::new()
                         .content(text)
                         .allowed_mentions(no_mentions()),
                 )
-                .await
-                .map(|_| ())
-                .map_err(ChatError::api);
+                .await;
         }
         let id: u64 = id
             .parse()
             .map_err(|_| ChatError::BadMessageId(id.to_string()))?;
-        self.command
-            .edit_followup(
-                &self.http,
-                MessageId::new(id),
-                CreateInteractionResponseFollowup::new()
-                    .content(text)
-                    .allowed_mentions(no_mentions()),
-            )
-            .await
-            .map(|_| ())
-            .map_err(ChatError::api)
+        let edit = CreateInteractionResponseFollowup::new()
+            .content(text)
+            .allowed_mentions(no_mentions());
+        sending("discord edit interaction follow-up", self.timeout, || {
+            self.command
+                .edit_followup(&self.http, MessageId::new(id), edit.clone())
+        })
+        .await
+        .map(|_| ())
     }
 }

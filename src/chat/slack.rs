@@ -501,6 +501,7 @@ where
                     .unwrap_or(Duration::from_secs(1))
                     .min(LONGEST_RETRY_AFTER);
                 retried += 1;
+                super::conversation::count_retry();
                 tracing::warn!(call = what, ?wait, retried, "slack: rate limited; retrying");
                 tokio::time::sleep(wait).await;
             }

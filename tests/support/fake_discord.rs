@@ -323,6 +323,10 @@ struct Fake {
     hang_edits: bool,
     /// This many of the next `POST /channels/{c}/messages` never answer.
     hang_posts: usize,
+    /// This many of the next message creates are answered 429 Too Many Requests.
+    rate_limit_posts: usize,
+    /// This many of the next message edits are answered 429 Too Many Requests.
+    rate_limit_edits: usize,
     messages: HashMap<u64, StoredMessage>,
     interactions: HashMap<u64, InteractionState>,
     commands: Vec<Command>,
@@ -366,6 +370,8 @@ impl FakeDiscord {
             channel_names: HashMap::new(),
             hang_edits: false,
             hang_posts: 0,
+            rate_limit_posts: 0,
+            rate_limit_edits: 0,
             messages: HashMap::new(),
             interactions: HashMap::new(),
             commands: Vec::new(),
@@ -435,6 +441,21 @@ impl FakeDiscord {
     /// never answered, nor created.
     pub fn hang_next_posts(&self, n: usize) {
         self.lock().hang_posts = n;
+    }
+
+    /// The next `n` message creates (`POST /channels/{c}/messages`, and an interaction's
+    /// follow-up `POST /webhooks/{app}/{token}`) are refused as Discord refuses a rate-limited
+    /// request: 429, `Retry-After: 1` and a body with `retry_after` (seconds, a float) and
+    /// `global`. Nothing is created.
+    pub fn rate_limit_next_posts(&self, n: usize) {
+        self.lock().rate_limit_posts = n;
+    }
+
+    /// As `rate_limit_next_posts`, for the next `n` message edits (`PATCH
+    /// /channels/{c}/messages/{m}` and `PATCH /webhooks/{app}/{token}/messages/{m}`, which
+    /// also edits an interaction's original response). Nothing is changed.
+    pub fn rate_limit_next_edits(&self, n: usize) {
+        self.lock().rate_limit_edits = n;
     }
 
     /// A user sends a message; it is dispatched as MESSAGE_CREATE with the next sequence number
@@ -1430,6 +1451,34 @@ async fn rest(
         return std::future::pending().await;
     }
     let mut st = lock(&shared);
+    let limited = match message_write(&method, &path) {
+        Some(Write::Create) => &mut st.rate_limit_posts,
+        Some(Write::Edit) => &mut st.rate_limit_edits,
+        None => &mut 0,
+    };
+    if *limited > 0 {
+        *limited -= 1;
+        let body = json!({
+            "message": "You are being rate limited.",
+            "retry_after": 1.0,
+            "global": false,
+        });
+        st.requests.push(RequestLog {
+            method: method.to_string(),
+            path,
+            status: StatusCode::TOO_MANY_REQUESTS.as_u16(),
+            error: Some(body.clone()),
+        });
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                (header::RETRY_AFTER, "1"),
+                (header::HeaderName::from_static("x-ratelimit-scope"), "user"),
+            ],
+            axum::Json(body),
+        )
+            .into_response();
+    }
     let (status, value) = route(&mut st, &method, &uri, &headers, &body);
     st.requests.push(RequestLog {
         method: method.to_string(),
@@ -1448,6 +1497,25 @@ async fn rest(
     match value {
         Some(v) => (status, axum::Json(v)).into_response(),
         None => status.into_response(),
+    }
+}
+
+/// What a message-writing request does.
+enum Write {
+    Create,
+    Edit,
+}
+
+/// Whether a request creates or edits a message: in a channel, or an interaction's follow-up or
+/// response through its webhook.
+fn message_write(method: &Method, path: &str) -> Option<Write> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method.as_str(), segs.as_slice()) {
+        ("POST", ["api", "v10", "channels", _, "messages"])
+        | ("POST", ["api", "v10", "webhooks", _, _]) => Some(Write::Create),
+        ("PATCH", ["api", "v10", "channels", _, "messages", _])
+        | ("PATCH", ["api", "v10", "webhooks", _, _, "messages", _]) => Some(Write::Edit),
+        _ => None,
     }
 }
 
