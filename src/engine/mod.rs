@@ -13,13 +13,14 @@ mod events;
 mod heartbeat;
 mod lease;
 mod preflight;
+mod request;
 mod run;
 
 pub use answers::Activity;
-pub use converge::{ConvergeOutcome, ConvergeRequest, DeployReport, Expected, Failure, Rollout};
 pub use events::{DeployEvent, EventSink};
 pub use lease::{owner_id, short_owner};
 pub use preflight::PreflightCheck;
+pub use request::{ConvergeOutcome, ConvergeRequest, DeployReport, Expected, Failure, Rollout};
 
 use crate::clock::Clock;
 use crate::deploy::Deployers;

@@ -3,8 +3,8 @@
 //! it goes, and auto-rollback of what was touched. `converge.rs` starts it and records how it
 //! ended.
 
-use super::converge::{ConvergeRequest, DeployReport, Failure};
 use super::events::{DeployEvent, publish};
+use super::request::{ConvergeRequest, DeployReport, Failure};
 use super::{Engine, EngineError};
 use crate::deploy::{DeployRequest, Deployer};
 use crate::domain::{AppliedService, DeployStatus, Name, PlanStep, Step, StepStatus, waves};

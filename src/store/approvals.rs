@@ -1,7 +1,8 @@
 //! Approvals in `SqlStore`: requests and their distinct approvers. Portable SQL (see
 //! `sql.rs`).
 
-use super::sql::{SqlStore, actor, get, name, to_u64, unavailable};
+use super::rows::{actor, get, name, to_u64, unavailable};
+use super::sql::SqlStore;
 use super::{ApprovalStore, StoreError};
 use crate::domain::{Actor, ApprovalRequest, ApprovalStatus, Millis, Name, NewApproval};
 use sqlx::any::AnyRow;
@@ -184,7 +185,7 @@ fn request_from_row(row: &AnyRow) -> Result<ApprovalRequest, StoreError> {
             needed: u32::try_from(needed).unwrap_or(u32::MAX),
         },
         status: ApprovalStatus::parse(&status)
-            .ok_or_else(|| super::sql::corrupt("status", &status))?,
+            .ok_or_else(|| super::rows::corrupt("status", &status))?,
         approvers: Vec::new(),
         decided_by: get(row, "decided_by")?,
         reason: get(row, "reason")?,

@@ -2,7 +2,8 @@
 //! environment and user with one index per filter. Portable SQL (see `sql.rs`).
 
 use super::group_commit::{Write, Written};
-use super::sql::{SqlStore, actor, corrupt, get, unavailable};
+use super::rows::{actor, corrupt, get, unavailable};
+use super::sql::SqlStore;
 use super::{AuditStore, StoreError};
 use crate::domain::{AuditEntry, AuditFilter, Name, NewAuditEntry, Outcome};
 use sqlx::AssertSqlSafe;

@@ -3,7 +3,8 @@
 //! (`group_commit.rs`). Portable SQL.
 
 use super::group_commit::{Write, Written};
-use super::sql::{SqlStore, unavailable};
+use super::rows::unavailable;
+use super::sql::SqlStore;
 use super::{ChatEventStore, StoreError};
 use crate::domain::Millis;
 

@@ -2,7 +2,8 @@
 //! one-running-deploy-per-environment lease, whose writes hold only while the deploy still
 //! owns it. Portable SQL (see `sql.rs`).
 
-use super::sql::{SqlStore, actor, corrupt, get, is_unique_violation, name, to_u64, unavailable};
+use super::rows::{actor, corrupt, get, is_unique_violation, name, to_u64, unavailable};
+use super::sql::SqlStore;
 use super::{DeployStart, DeployStore, StoreError};
 use crate::domain::{
     AppliedService, Deploy, DeployKind, DeployStatus, Millis, Name, NewDeploy, ProcessGroup, Step,
@@ -62,7 +63,7 @@ impl DeployStore for SqlStore {
             .await
             .map_err(unavailable)?;
             if owned.rows_affected() != 1 {
-                super::sql::rollback(tx).await;
+                super::rows::rollback(tx).await;
                 return Err(StoreError::LeaseLost(deploy));
             }
         }
@@ -118,7 +119,7 @@ impl DeployStore for SqlStore {
                 Ok(DeployStart::Started(id))
             }
             Err(e) if is_unique_violation(&e) => {
-                super::sql::rollback(tx).await;
+                super::rows::rollback(tx).await;
                 match self.running_deploy(&deploy.env).await? {
                     Some(running) => Ok(DeployStart::Busy(Box::new(running))),
                     // It finished between the two statements: the caller may simply try again.
@@ -126,7 +127,7 @@ impl DeployStore for SqlStore {
                 }
             }
             Err(e) => {
-                super::sql::rollback(tx).await;
+                super::rows::rollback(tx).await;
                 Err(unavailable(e))
             }
         }
@@ -173,7 +174,7 @@ impl DeployStore for SqlStore {
         .await
         .map_err(unavailable)?;
         if owned.rows_affected() != 1 {
-            super::sql::rollback(tx).await;
+            super::rows::rollback(tx).await;
             return Ok(false);
         }
         let row = sqlx::query("SELECT processes FROM deploys WHERE id = $1")

@@ -10,7 +10,7 @@
 //! batch that fails as a whole is retried row by row, so one bad row fails only its caller.
 
 use super::StoreError;
-use super::sql::{get, unavailable};
+use super::rows::{get, unavailable};
 use crate::domain::{Millis, Name, NewAuditEntry};
 use sqlx::any::Any;
 use sqlx::{AnyPool, Transaction};
@@ -117,7 +117,7 @@ async fn write_all(
         match write_one(&mut tx, row).await {
             Ok(w) => written.push(w),
             Err(e) => {
-                super::sql::rollback(tx).await;
+                super::rows::rollback(tx).await;
                 return Err(e);
             }
         }

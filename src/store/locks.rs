@@ -1,7 +1,8 @@
 //! Locks in `SqlStore`: one per environment, taken atomically by one conditional upsert,
 //! renewed by their holder, replaced once lapsed. Portable SQL (see `sql.rs`).
 
-use super::sql::{SqlStore, actor, get, name, unavailable};
+use super::rows::{actor, get, name, unavailable};
+use super::sql::SqlStore;
 use super::{LockAttempt, LockStore, StoreError};
 use crate::domain::{Lock, Millis, Name};
 use sqlx::any::AnyRow;

@@ -17,6 +17,7 @@ mod locks;
 mod pins;
 mod postgres;
 mod revisions;
+mod rows;
 mod sql;
 mod sqlite;
 

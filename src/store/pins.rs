@@ -1,7 +1,8 @@
 //! Pins in `SqlStore`: a rollback pins its environment at the restored revision until
 //! `unpin`. Portable SQL (see `sql.rs`).
 
-use super::sql::{SqlStore, actor, get, name, to_u64, unavailable};
+use super::rows::{actor, get, name, to_u64, unavailable};
+use super::sql::SqlStore;
 use super::{PinStore, StoreError};
 use crate::domain::{Name, Pin};
 use sqlx::any::AnyRow;

@@ -1,9 +1,8 @@
 //! Revisions in `SqlStore`: the newest, one by number, history, and the compare-and-set append
 //! that makes revision numbers the guard against lost writes. Portable SQL (see `sql.rs`).
 
-use super::sql::{
-    SqlStore, actor, corrupt, get, is_unique_violation, name, rollback, to_u64, unavailable,
-};
+use super::rows::{actor, corrupt, get, is_unique_violation, name, rollback, to_u64, unavailable};
+use super::sql::SqlStore;
 use super::{AppendError, RevisionStore, StoreError};
 use crate::domain::{Change, Document, Name, NewRevision, Revision, RevisionMeta};
 use sqlx::Transaction;

@@ -1,6 +1,6 @@
 //! `SqlStore`: the one implementation of `Store`, as portable SQL over sqlx's `Any` driver, shared
-//! by the SQLite and PostgreSQL backends. This file holds the pool, write transactions and the
-//! row helpers; each concern's queries live in a file of its own (`revisions.rs`, `locks.rs`,
+//! by the SQLite and PostgreSQL backends. This file holds the pool and write transactions (the
+//! row helpers are in `rows.rs`); each concern's queries live in a file of its own (`revisions.rs`, `locks.rs`,
 //! `audit.rs`, `deploys.rs`, `pins.rs`, `approvals.rs`, `chat_events.rs`).
 //!
 //! It must not know which database it talks to: no connection settings, no dialect branches.
@@ -10,11 +10,11 @@
 //! text, because `Any` maps only basic types.
 
 use super::StoreError;
-use crate::domain::{Actor, Name};
+use super::rows::{is_unique_violation, rollback, unavailable};
 use sqlx::AnyPool;
-use sqlx::any::{Any, AnyRow};
+use sqlx::any::Any;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{Row, SqlSafeStr, Transaction};
+use sqlx::{SqlSafeStr, Transaction};
 
 /// Registers the SQLite and PostgreSQL drivers with `Any`, which otherwise knows none and panics
 /// on the first connection ("No drivers installed"). sqlx guards it with its own `Once`, so each
@@ -97,59 +97,4 @@ impl SqlStore {
             }
         }
     }
-}
-
-/// Ends a transaction that must leave no trace. A failed rollback is not reported: the
-/// connection drops the transaction anyway, and the caller already has the error that matters.
-pub(super) async fn rollback(tx: Transaction<'static, Any>) {
-    if let Err(e) = tx.rollback().await {
-        tracing::warn!(error = %e, "rollback failed");
-    }
-}
-
-/// Whether `e` is a duplicate key, which in an append means another writer took the number.
-/// Both drivers classify their own codes (SQLite's extended SQLITE_CONSTRAINT_PRIMARYKEY /
-/// _UNIQUE, PostgreSQL's 23505) and `Any` passes the driver's error through unchanged.
-pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .is_some_and(|db| db.is_unique_violation())
-}
-
-/// A database error as the store reports it.
-pub(super) fn unavailable(e: sqlx::Error) -> StoreError {
-    match e {
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
-            StoreError::Corrupt(e.to_string())
-        }
-        e => StoreError::Unavailable(e.to_string()),
-    }
-}
-
-pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-/// The actor stored in columns `<prefix>_platform`, `<prefix>_id` and `<prefix>_display`.
-pub(super) fn actor(row: &AnyRow, prefix: &str) -> Result<Actor, StoreError> {
-    Ok(Actor {
-        platform: get(row, &format!("{prefix}_platform"))?,
-        id: get(row, &format!("{prefix}_id"))?,
-        display: get(row, &format!("{prefix}_display"))?,
-    })
-}
-
-/// Reads column `column`, naming it in the error.
-pub(super) fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
-{
-    row.try_get(column).map_err(|e| corrupt(column, e))
-}
-
-pub(super) fn to_u64(n: i64) -> Result<u64, StoreError> {
-    u64::try_from(n).map_err(|e| corrupt("revision number", e))
-}
-
-pub(super) fn name(row: &AnyRow, column: &str) -> Result<Name, StoreError> {
-    Name::parse(&get::<String>(row, column)?).map_err(|e| corrupt(column, e))
 }
