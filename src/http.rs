@@ -1,5 +1,6 @@
 //! The HTTP listener of `ferry serve` (`[http] listen`): liveness, readiness (the store
-//! answers) and Prometheus metrics, for load balancers, Kubernetes probes and dashboards.
+//! answers and every configured chat transport is connected) and Prometheus metrics, for load
+//! balancers, Kubernetes probes and dashboards.
 
 use crate::app::App;
 use axum::Router;
@@ -7,18 +8,38 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The routes, over a shared `App`.
-pub fn router(app: Arc<App>) -> Router {
+/// Each configured transport's name and whether it is connected now.
+pub type Transports = Arc<Vec<(&'static str, Arc<AtomicBool>)>>;
+
+/// The routes, over a shared `App` and the transports `serve` runs.
+pub fn router(app: Arc<App>, transports: Transports) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready))
+        .route(
+            "/readyz",
+            get(move |state: State<Arc<App>>| ready(state, transports.clone())),
+        )
         .route("/metrics", get(metrics))
         .with_state(app)
 }
 
-/// 200 when the store answers, 503 otherwise.
-async fn ready(State(app): State<Arc<App>>) -> (StatusCode, String) {
+/// 200 when the store answers and every configured transport is connected, 503 otherwise,
+/// naming what is not: a replica whose chat token was refused or whose connection dropped
+/// takes no traffic it cannot answer.
+async fn ready(State(app): State<Arc<App>>, transports: Transports) -> (StatusCode, String) {
+    let down: Vec<&str> = transports
+        .iter()
+        .filter(|(_, live)| !live.load(Ordering::SeqCst))
+        .map(|(name, _)| *name)
+        .collect();
+    if !down.is_empty() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: not connected to {}\n", down.join(", ")),
+        );
+    }
     let Some(env) = app.config.environments.keys().next() else {
         return (StatusCode::OK, "ready (no environments)\n".to_string());
     };

@@ -37,6 +37,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let app = Arc::new(App::start(config).await?);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    let live: crate::http::Transports =
+        Arc::new(transports.iter().map(|t| (t.name(), t.live())).collect());
     for transport in transports {
         let (app, shutdown) = (app.clone(), shutdown.clone());
         tasks.spawn(async move {
@@ -55,7 +57,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         })?;
         tracing::info!(%listen, "http: listening");
         let mut shutdown = shutdown.clone();
-        let router = crate::http::router(app.clone());
+        let router = crate::http::router(app.clone(), live.clone());
         tasks.spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move { crate::chat::stopped(&mut shutdown).await })

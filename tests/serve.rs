@@ -196,3 +196,69 @@ async fn a_failing_socket_mode_connection_logs_no_ticket_and_no_token() {
         assert!(!log.contains(secret), "`{secret}` in the log:\n{log}");
     }
 }
+
+/// `/readyz` says "not ready" while a configured transport has no live connection (here Slack
+/// refuses the Socket Mode upgrade, as for a revoked app token), and "ready" once it connects.
+#[cfg(feature = "slack")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_chat_connection() {
+    let fake = fake_slack::FakeSlack::start().await;
+    fake.refuse_sockets(true).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        dir.path(),
+        &format!(
+            "[http]\nlisten = \"127.0.0.1:{port}\"\n[slack]\napp_token_env = \"FERRY_TEST_APP\"\nbot_token_env = \"FERRY_TEST_BOT\"\napi_url = \"{}\"",
+            fake.api_url()
+        ),
+    );
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("FERRY_TEST_APP", fake.app_token())
+        .env("FERRY_TEST_BOT", fake.bot_token())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let ready = |port| async move {
+        tokio::task::spawn_blocking(move || get(port, "/readyz"))
+            .await
+            .unwrap()
+    };
+    let started = Instant::now();
+    let refused = loop {
+        if let Some(answer) = ready(port).await {
+            break answer;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        refused.starts_with("HTTP/1.1 503") && refused.contains("not connected to slack"),
+        "{refused}"
+    );
+    fake.refuse_sockets(false).await;
+    let started = Instant::now();
+    loop {
+        let answer = ready(port).await.unwrap_or_default();
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never ready after Slack accepted the connection: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = child.start_kill();
+}

@@ -95,6 +95,10 @@ pub enum TransportError {
 pub trait Transport: Send + Sync {
     fn name(&self) -> &'static str;
 
+    /// Whether the transport has a live connection to its platform right now, for `/readyz`:
+    /// a replica whose token was refused or whose connection is down is not ready.
+    fn live(&self) -> Live;
+
     /// Receives commands and replies until `shutdown` turns true.
     async fn run(
         &self,
@@ -102,6 +106,9 @@ pub trait Transport: Send + Sync {
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), TransportError>;
 }
+
+/// A transport's connection state, shared with the HTTP listener's readiness check.
+pub type Live = std::sync::Arc<std::sync::atomic::AtomicBool>;
 
 /// The value of the environment variable `var`, which must be set and non-empty.
 pub fn secret_from_env(var: &str) -> Result<String, TransportError> {

@@ -40,6 +40,9 @@ pub struct DiscordTransport {
     api_url: Option<String>,
     call_timeout: Duration,
     name_ttl: Duration,
+    /// Up while the gateway shard is connected (READY, RESUMED, or a stage update to
+    /// connected); down on any other stage and when ferry stops.
+    live: super::Live,
 }
 
 /// No mentions at all: whatever a message says, nobody is pinged (`{"parse": []}`). Set on
@@ -56,6 +59,7 @@ impl DiscordTransport {
             api_url: config.api_url.clone(),
             call_timeout: CALL_TIMEOUT,
             name_ttl: NAME_TTL,
+            live: Default::default(),
         })
     }
 
@@ -98,6 +102,10 @@ impl DiscordTransport {
 
 #[async_trait::async_trait]
 impl Transport for DiscordTransport {
+    fn live(&self) -> super::Live {
+        self.live.clone()
+    }
+
     fn name(&self) -> &'static str {
         "discord"
     }
@@ -116,6 +124,7 @@ impl Transport for DiscordTransport {
             bot: me.id.get(),
             channels: Names::new(self.name_ttl, self.call_timeout),
             timeout: self.call_timeout,
+            live: self.live.clone(),
         };
         let intents = GatewayIntents::GUILD_MESSAGES
             | GatewayIntents::DIRECT_MESSAGES
@@ -135,6 +144,7 @@ impl Transport for DiscordTransport {
                 Err(e) => Err(TransportError::Failed(format!("discord: {e}"))),
             },
             () = super::stopped(&mut shutdown) => {
+                self.live.store(false, std::sync::atomic::Ordering::SeqCst);
                 shards.shutdown_all().await;
                 Ok(())
             }
@@ -150,6 +160,7 @@ struct Handler {
     channels: Names,
     /// How long one REST call may take.
     timeout: Duration,
+    live: super::Live,
 }
 
 impl Handler {
@@ -304,7 +315,21 @@ fn format() -> Format {
 
 #[async_trait::async_trait]
 impl EventHandler for Handler {
+    async fn resume(&self, _ctx: Context, _event: serenity::model::event::ResumedEvent) {
+        self.live.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    async fn shard_stage_update(
+        &self,
+        _ctx: Context,
+        event: serenity::gateway::ShardStageUpdateEvent,
+    ) {
+        let up = event.new == serenity::gateway::ConnectionStage::Connected;
+        self.live.store(up, std::sync::atomic::Ordering::SeqCst);
+    }
+
     async fn ready(&self, ctx: Context, ready: Ready) {
+        self.live.store(true, std::sync::atomic::Ordering::SeqCst);
         tracing::info!(user = %ready.user.name, "discord: connected");
         let command = CreateCommand::new("ferry")
             .description("Run a ferry command")

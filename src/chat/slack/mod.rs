@@ -33,6 +33,8 @@ pub struct SlackTransport {
     bot_user: String,
     call_timeout: Duration,
     name_ttl: Duration,
+    /// Set when Socket Mode says hello (a connection is up), cleared when ferry stops it.
+    live: super::Live,
 }
 
 /// What the event callbacks (plain `fn`s, as slack-morphism requires) reach through the
@@ -49,6 +51,7 @@ struct Shared {
     /// holds up only events naming the same user or channel, until the timeout.
     users: Names,
     channels: Names,
+    live: super::Live,
 }
 
 /// Builds the client; with `api_url` (a Slack-compatible server, e.g. a test fake) plain
@@ -95,6 +98,7 @@ impl SlackTransport {
             bot_token,
             bot_user: auth.user_id.to_string(),
             call_timeout: CALL_TIMEOUT,
+            live: Default::default(),
             name_ttl: NAME_TTL,
         })
     }
@@ -118,6 +122,10 @@ impl Transport for SlackTransport {
         "slack"
     }
 
+    fn live(&self) -> super::Live {
+        self.live.clone()
+    }
+
     async fn run(
         &self,
         app: Arc<App>,
@@ -131,11 +139,13 @@ impl Transport for SlackTransport {
             call_timeout: self.call_timeout,
             users: Names::new(self.name_ttl, self.call_timeout),
             channels: Names::new(self.name_ttl, self.call_timeout),
+            live: self.live.clone(),
         });
         let environment = Arc::new(
             SlackClientEventsListenerEnvironment::new(self.client.clone()).with_user_state(shared),
         );
         let callbacks = SlackSocketModeListenerCallbacks::new()
+            .with_hello_events(on_hello)
             .with_push_events(on_push)
             .with_command_events(on_command)
             .with_interaction_events(on_interaction);
@@ -154,6 +164,7 @@ impl Transport for SlackTransport {
         listener.start().await;
         tracing::info!(bot = %self.bot_user, "slack: connected in Socket Mode");
         super::stopped(&mut shutdown).await;
+        self.live.store(false, std::sync::atomic::Ordering::SeqCst);
         listener.shutdown().await;
         Ok(())
     }
@@ -161,6 +172,21 @@ impl Transport for SlackTransport {
 
 async fn shared(states: &SlackClientEventsUserState) -> Option<Arc<Shared>> {
     states.read().await.get_user_state::<Arc<Shared>>().cloned()
+}
+
+/// Socket Mode's `hello`: a connection is up and events will flow. (slack-morphism reconnects
+/// by itself and tells of no drop, so a connection lost later shows only through its next hello
+/// or ferry's own stop.)
+async fn on_hello<Hello: Send>(
+    // slack-morphism does not export the hello event's type; nothing of it is needed.
+    _event: Hello,
+    _client: Arc<SlackHyperClient>,
+    states: SlackClientEventsUserState,
+) {
+    if let Some(shared) = shared(&states).await {
+        shared.live.store(true, std::sync::atomic::Ordering::SeqCst);
+        tracing::info!("slack: Socket Mode connection up");
+    }
 }
 
 /// Events API envelopes: mentions, direct messages, addressed channel messages. Returns at
