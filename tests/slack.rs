@@ -260,6 +260,19 @@ async fn a_rate_limited_reply_edit_or_button_message_is_delayed_not_lost() {
     assert!(started.elapsed() >= Duration::from_millis(900), "it waited");
     assert_eq!(rate_limited(&chat, "chat.postMessage").await, 1);
 
+    // A channel throttled for a while (Slack's about one post a second): refused five times in
+    // a row, the reply still lands once the channel lets it through.
+    chat.p
+        .fake
+        .rate_limit_next_n("chat.postMessage", 5, 1)
+        .await;
+    let asked = chat
+        .say("alice", "#deploys", "env staging.svc-01.version")
+        .await;
+    let reply = chat.reply(&asked).await;
+    assert!(reply.text.contains("svc-01.version = "), "{}", reply.text);
+    assert_eq!(rate_limited(&chat, "chat.postMessage").await, 6);
+
     // A message with buttons, twice refused.
     chat.p
         .fake
@@ -268,7 +281,7 @@ async fn a_rate_limited_reply_edit_or_button_message_is_delayed_not_lost() {
     let asked = chat.say("bob", "#deploys", "converge production").await;
     let request = chat.reply(&asked).await;
     assert_eq!(request.buttons[0].value, "approve 1", "{}", request.text);
-    assert_eq!(rate_limited(&chat, "chat.postMessage").await, 3);
+    assert_eq!(rate_limited(&chat, "chat.postMessage").await, 8);
 
     // Edits of the progress message: refused, retried, in order, ending with the outcome.
     chat.p.fake.rate_limit_next_n("chat.update", 2, 1).await;

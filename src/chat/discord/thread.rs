@@ -4,8 +4,13 @@
 
 use super::*;
 
-/// How many times a call Discord refuses with 429 Too Many Requests is tried again.
-pub(super) const RATE_LIMIT_RETRIES: u32 = 3;
+/// How long a call Discord keeps refusing with 429 Too Many Requests is tried again: long
+/// enough for a throttled channel to work through a burst, bounded so that a reply is finally
+/// given up and counted.
+pub(super) const RATE_LIMIT_BUDGET: Duration = Duration::from_secs(120);
+
+/// The longest wait between two tries.
+pub(super) const LONGEST_WAIT: Duration = Duration::from_secs(8);
 
 /// The wait before the first retry of a rate-limited call; it doubles for each further one.
 /// serenity 0.12.5 keeps neither Discord's `Retry-After` header nor the body's `retry_after` in
@@ -22,8 +27,8 @@ pub(super) fn rate_limited(error: &serenity::Error) -> bool {
     )
 }
 
-/// `call`, each attempt bounded by `limit`, tried again while Discord answers 429, at most
-/// `RATE_LIMIT_RETRIES` times. The caller awaits it, so the next message of the conversation
+/// `call`, each attempt bounded by `limit`, tried again while Discord answers 429, for up to
+/// `RATE_LIMIT_BUDGET`. The caller awaits it, so the next message of the conversation
 /// waits until this one is delivered or given up.
 pub(super) async fn sending<T, F, Fut>(
     what: &'static str,
@@ -36,11 +41,12 @@ where
 {
     let mut retried = 0;
     let mut wait = RATE_LIMIT_WAIT;
+    let started = tokio::time::Instant::now();
     loop {
         match tokio::time::timeout(limit, call()).await {
             Err(_) => return Err(ChatError::Timeout { what, limit }),
             Ok(Ok(answer)) => return Ok(answer),
-            Ok(Err(e)) if rate_limited(&e) && retried < RATE_LIMIT_RETRIES => {
+            Ok(Err(e)) if rate_limited(&e) && started.elapsed() < RATE_LIMIT_BUDGET => {
                 retried += 1;
                 crate::chat::conversation::count_retry();
                 tracing::warn!(
@@ -50,7 +56,7 @@ where
                     "discord: rate limited; retrying"
                 );
                 tokio::time::sleep(wait).await;
-                wait *= 2;
+                wait = (wait * 2).min(LONGEST_WAIT);
             }
             Ok(Err(e)) => return Err(ChatError::api(e)),
         }

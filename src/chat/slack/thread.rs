@@ -4,16 +4,17 @@
 
 use super::*;
 
-/// How many times a call Slack answered with HTTP 429 is tried again, each after the
-/// `Retry-After` Slack gave.
-pub(super) const RATE_LIMIT_RETRIES: usize = 3;
+/// How long a message Slack keeps answering with HTTP 429 is tried again, each time after the
+/// `Retry-After` Slack gave: long enough for a throttled channel (about one post a second) to
+/// work through a burst of replies, bounded so that a reply is finally given up and counted.
+pub(super) const RATE_LIMIT_BUDGET: Duration = Duration::from_secs(120);
 
 /// Longest `Retry-After` ferry waits for; a longer one is waited this long.
 pub(super) const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// A Web API call that sends a message (post, edit): each attempt bounded by `limit`, and a
-/// rate-limited one (HTTP 429) tried again after its `Retry-After`, up to
-/// `RATE_LIMIT_RETRIES` times. The caller awaits it, so the next message of the thread waits
+/// rate-limited one (HTTP 429) tried again after its `Retry-After` for up to
+/// `RATE_LIMIT_BUDGET`. The caller awaits it, so the next message of the thread waits
 /// too and order within a thread is kept.
 pub(super) async fn sending<T, F, Fut>(
     what: &'static str,
@@ -25,11 +26,14 @@ where
     Fut: std::future::Future<Output = ClientResult<T>>,
 {
     let mut retried = 0;
+    let started = tokio::time::Instant::now();
     loop {
         match tokio::time::timeout(limit, call()).await {
             Err(_) => return Err(ChatError::Timeout { what, limit }),
             Ok(Ok(answer)) => return Ok(answer),
-            Ok(Err(SlackClientError::RateLimitError(e))) if retried < RATE_LIMIT_RETRIES => {
+            Ok(Err(SlackClientError::RateLimitError(e)))
+                if started.elapsed() < RATE_LIMIT_BUDGET =>
+            {
                 let wait = e
                     .retry_after
                     .unwrap_or(Duration::from_secs(1))
