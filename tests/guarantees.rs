@@ -6,6 +6,10 @@
 //! before writing while a deploy runs; a deploy that lost its lease stops at once and its
 //! finish never overwrites `interrupted`; a dropped converge leaves no heartbeat behind.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{request_id, shown};
 use ferry::app::App;
 use ferry::clock::{FixedClock, SystemClock};
 use ferry::command::Reply;
@@ -100,22 +104,6 @@ async fn as_user(s: &Setup, user: &str, text: &str) -> Reply {
     s.app
         .handle(&Actor::new("shell", user, user), &Origin::shell(), text)
         .await
-}
-
-fn shown(reply: &Reply) -> String {
-    ferry::chat::text::render(reply)
-}
-
-fn request_id(reply: &Reply) -> String {
-    let text = shown(reply);
-    let at = text
-        .find("approve ")
-        .unwrap_or_else(|| panic!("no approve command in: {text}"));
-    text[at + 8..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 fn prod() -> Name {

@@ -4,6 +4,10 @@
 //! needing force:<env>, audited and announced; rollbacks pass as break-glass), channel bindings,
 //! and the `--yes` confirmation for removing a service of a protected environment.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{request_id, shown};
 use ferry::app::App;
 use ferry::clock::FixedClock;
 use ferry::command::Reply;
@@ -81,22 +85,6 @@ async fn as_user(s: &Setup, user: &str, text: &str) -> Reply {
     s.app
         .handle(&Actor::new("shell", user, user), &Origin::shell(), text)
         .await
-}
-
-fn shown(reply: &Reply) -> String {
-    ferry::chat::text::render(reply)
-}
-
-fn request_id(reply: &Reply) -> String {
-    let text = shown(reply);
-    let at = text
-        .find("approve ")
-        .unwrap_or_else(|| panic!("no approve command in: {text}"));
-    text[at + 8..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 #[tokio::test]

@@ -264,3 +264,21 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("tokio runtime")
 }
+
+/// A reply as the shell prints it.
+pub fn shown(reply: &ferry::command::Reply) -> String {
+    ferry::chat::text::render(reply)
+}
+
+/// The id of the approval request a reply asks for (`approve 7` → `7`).
+pub fn request_id(reply: &ferry::command::Reply) -> String {
+    let text = shown(reply);
+    let at = text
+        .find("approve ")
+        .unwrap_or_else(|| panic!("no approve command in: {text}"));
+    text[at + 8..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
